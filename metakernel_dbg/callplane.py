@@ -1,0 +1,60 @@
+"""Wire format of the call plane: signed, replay-protected JSON messages.
+
+The call plane is the ZMQ path between the meta-kernel's router and the runtime in every
+child kernel. Like Jupyter's own Session, every message is signed with HMAC-SHA256, but
+each child gets its own key (derived from the meta-kernel's random master key and the
+child's instance id), so one child cannot speak for another, and every message carries a
+strictly increasing counter, so a captured message cannot be replayed.
+
+This module is imported inside child kernels: standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+#: Messages larger than this are refused by both ends (configurable on the router).
+DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def child_key(master: bytes, instance_id: str) -> bytes:
+    """The key one child uses; derived so the router needs to store only the master."""
+    return hmac.new(master, b"child:" + instance_id.encode(), hashlib.sha256).digest()
+
+
+class Channel:
+    """Signs outgoing and verifies incoming messages for one peer (one key, two counters)."""
+
+    __slots__ = ("_key", "_sent", "_seen")
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._sent = 0
+        self._seen = 0
+
+    def pack(self, msg: dict[str, Any]) -> list[bytes]:
+        """Serialise and sign; raises TypeError for values JSON cannot carry."""
+        self._sent += 1
+        msg["n"] = self._sent
+        body = json.dumps(msg, separators=(",", ":"), allow_nan=False).encode()
+        return [hmac.new(self._key, body, hashlib.sha256).digest(), body]
+
+    def unpack(self, frames: list[bytes]) -> dict[str, Any] | None:
+        """Verify and decode; None for anything forged, replayed or malformed."""
+        if len(frames) != 2:
+            return None
+        sig, body = frames
+        if not hmac.compare_digest(sig, hmac.new(self._key, body, hashlib.sha256).digest()):
+            return None
+        try:
+            msg = json.loads(body)
+        except ValueError:
+            return None
+        n = msg.get("n") if isinstance(msg, dict) else None
+        if not isinstance(n, int) or n <= self._seen:
+            return None
+        self._seen = n
+        return msg

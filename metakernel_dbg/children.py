@@ -1,0 +1,269 @@
+"""One child kernel: started through jupyter_client, spoken to over its own five channels.
+
+Children are started with `AsyncKernelManager(kernel_name=...)`, so kernel provisioners named
+in a kernelspec apply, and each child has its own Session key. A `ChildKernel` multiplexes
+its channels: replies resolve futures by `msg_id`, IOPub and stdin messages go to the
+handler registered for the request that caused them, debug events to a debug listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import NoSuchKernel
+
+from .errors import KernelStartError
+
+IopubHandler = Callable[[dict[str, Any]], None]
+StdinHandler = Callable[[dict[str, Any]], None]
+
+
+class ChildKernel:
+    """A started child kernel and the routing of its messages."""
+
+    def __init__(self, instance_id: str, spec: str, function: str | None, workdir: str) -> None:
+        self.instance_id = instance_id
+        self.spec = spec
+        self.function = function
+        self.workdir = workdir
+        self.km: AsyncKernelManager | None = None
+        self.kc: Any = None
+        self.pid: int | None = None
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._iopub: dict[str, IopubHandler] = {}
+        self._stdin: dict[str, StdinHandler] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        #: called with every `debug_event` content this child publishes
+        self.on_debug_event: Callable[[ChildKernel, dict[str, Any]], None] | None = None
+        #: called with IOPub messages no request claimed (output of served calls' kernels)
+        self.on_stray_iopub: IopubHandler | None = None
+        self.exit_status: dict[str, Any] | None = None
+        self.log_path = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.function or 'main'} [{self.spec} pid {self.pid}]"
+
+    def kernel_info(self) -> dict[str, Any]:
+        """Identity of this kernel as recorded in traces."""
+        kernel_id = self.km.kernel_id if self.km else None
+        return {"spec": self.spec, "kernel_id": kernel_id or "", "pid": self.pid, "host": _HOST}
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self, env: dict[str, str], timeout: float, transport: str = "auto") -> None:
+        """Start and wait until the kernel answers kernel_info; kill it if it never does.
+
+        Transport "auto" uses ipc (no port race between concurrent starts) for ipykernel,
+        which supports it, and tcp on 127.0.0.1 for other kernels.
+        """
+        conn = os.path.join(self.workdir, f"{self.instance_id}.json")
+        self.km = AsyncKernelManager(kernel_name=self.spec, connection_file=conn)
+        try:
+            argv = self.km.kernel_spec.argv
+            if transport == "ipc" or (transport == "auto" and "ipykernel_launcher" in argv):
+                self.km.transport = "ipc"
+                self.km.ip = os.path.join(self.workdir, f"{self.instance_id}-ipc")
+            self.log_path = os.path.join(self.workdir, f"{self.instance_id}.log")
+            with open(self.log_path, "ab") as log:
+                await self.km.start_kernel(env=env, cwd=os.getcwd(), stdout=log, stderr=log)
+        except NoSuchKernel as exc:
+            raise KernelStartError(f"no such kernelspec {self.spec!r}") from exc
+        except Exception as exc:  # noqa: BLE001 - provisioners raise anything
+            raise KernelStartError(f"kernelspec {self.spec!r} failed to start: {exc}") from exc
+        self.pid = getattr(self.km.provisioner, "pid", None)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        for channel, route in (
+            (self.kc.shell_channel, self._route_reply),
+            (self.kc.control_channel, self._route_reply),
+            (self.kc.iopub_channel, self._route_iopub),
+            (self.kc.stdin_channel, self._route_stdin),
+        ):
+            self._tasks.append(asyncio.create_task(self._pump(channel, route)))
+        try:
+            await asyncio.wait_for(self._until_ready(), timeout)
+        except (TimeoutError, KernelStartError) as exc:
+            await self.shutdown(now=True)
+            if isinstance(exc, KernelStartError):
+                raise
+            raise KernelStartError(
+                f"kernelspec {self.spec!r} (pid {self.pid}) did not answer within {timeout:g} s"
+            ) from None
+
+    async def _until_ready(self) -> None:
+        reply = asyncio.ensure_future(self.request("kernel_info_request", {}))
+        while not reply.done():
+            done, _ = await asyncio.wait({reply}, timeout=0.1)
+            if not done and not await self.km.is_alive():  # type: ignore[union-attr]
+                reply.cancel()
+                raise KernelStartError(
+                    f"kernelspec {self.spec!r} exited during startup ({await self.poll_exit()})"
+                )
+        reply.result()
+
+    async def poll_exit(self) -> str:
+        """Describe how the process ended ('killed by signal 9 (SIGKILL)', 'exit code 1')."""
+        status = await self.exit_info()
+        if status.get("signal"):
+            return f"killed by signal {status['signal']} ({signal.Signals(status['signal']).name})"
+        if status.get("exit_code") is not None:
+            return f"exited with code {status['exit_code']}"
+        return "still running"
+
+    async def exit_info(self) -> dict[str, Any]:
+        """Exit status from the provisioner: {"signal": n} or {"exit_code": n} or {}."""
+        if self.exit_status is not None:
+            return self.exit_status
+        provisioner = self.km.provisioner if self.km else None
+        code = await provisioner.poll() if provisioner else None
+        if code is None:
+            return {}
+        self.exit_status = {"signal": -code} if code < 0 else {"exit_code": code}
+        return self.exit_status
+
+    def last_output(self, limit: int = 2000) -> str:
+        """The tail of the kernel's own stdout/stderr (its log), for reports of a death."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - limit))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    async def is_alive(self) -> bool:
+        return bool(self.km) and await self.km.is_alive()  # type: ignore[union-attr]
+
+    async def interrupt(self) -> None:
+        if self.km and await self.km.is_alive():
+            await self.km.interrupt_kernel()
+
+    async def shutdown(self, now: bool = False) -> None:
+        """End the kernel and everything it spawned (debugpy adapters included)."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        for fut in self._replies.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"{self.label} shut down"))
+        if self.kc is not None:
+            self.kc.stop_channels()
+        if self.km is not None:
+            descendants = _descendants(self.pid)
+            with contextlib.suppress(Exception):
+                await self.km.shutdown_kernel(now=now)
+            for pid in descendants:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    # -- requests ----------------------------------------------------------------------
+    async def request(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        channel: str = "shell",
+        on_iopub: IopubHandler | None = None,
+        on_stdin: StdinHandler | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send a request and wait for its reply; IOPub/stdin messages it causes go to handlers."""
+        msg = self.kc.session.msg(msg_type, content, metadata=metadata)
+        msg_id = msg["header"]["msg_id"]
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[msg_id] = fut
+        if on_iopub:
+            self._iopub[msg_id] = on_iopub
+        if on_stdin:
+            self._stdin[msg_id] = on_stdin
+        getattr(self.kc, f"{channel}_channel").send(msg)
+        try:
+            return await fut
+        finally:
+            self._replies.pop(msg_id, None)
+            self._stdin.pop(msg_id, None)
+            # IOPub of a request may trail its reply; its handler is dropped at idle.
+
+    def send(self, msg_type: str, content: dict[str, Any], channel: str = "shell") -> str:
+        """Fire a request whose reply nobody awaits now (the serve loop); returns msg_id."""
+        msg = self.kc.session.msg(msg_type, content)
+        getattr(self.kc, f"{channel}_channel").send(msg)
+        return msg["header"]["msg_id"]
+
+    def expect_reply(self, msg_id: str) -> asyncio.Future[dict[str, Any]]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[msg_id] = fut
+        return fut
+
+    def input_reply(self, value: str) -> None:
+        self.kc.stdin_channel.send(self.kc.session.msg("input_reply", {"value": value}))
+
+    async def execute(self, code: str, **kw: Any) -> dict[str, Any]:
+        """Run code silently (bootstrap, define); raise RuntimeError with the error if it fails."""
+        content = {
+            "code": code,
+            "silent": True,
+            "store_history": False,
+            "allow_stdin": False,
+            "user_expressions": kw.pop("user_expressions", {}),
+        }
+        reply = await self.request("execute_request", content, **kw)
+        return reply["content"]
+
+    # -- pumps -------------------------------------------------------------------------
+    async def _pump(self, channel: Any, route: Callable[[dict[str, Any]], None]) -> None:
+        while True:
+            try:
+                msg = await channel.get_msg()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a malformed message must not stop the pump
+                continue
+            route(msg)
+
+    def _route_reply(self, msg: dict[str, Any]) -> None:
+        fut = self._replies.pop(msg["parent_header"].get("msg_id", ""), None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    def _route_iopub(self, msg: dict[str, Any]) -> None:
+        msg_type = msg["header"]["msg_type"]
+        if msg_type == "debug_event":
+            if self.on_debug_event:
+                self.on_debug_event(self, msg["content"])
+            return
+        parent_id = msg["parent_header"].get("msg_id", "")
+        handler = self._iopub.get(parent_id)
+        if msg_type == "status":
+            if msg["content"].get("execution_state") == "idle":
+                self._iopub.pop(parent_id, None)
+            return
+        if handler is not None:
+            handler(msg)
+        elif parent_id and self.on_stray_iopub and msg_type != "iopub_welcome":
+            self.on_stray_iopub(msg)
+
+    def _route_stdin(self, msg: dict[str, Any]) -> None:
+        handler = self._stdin.get(msg["parent_header"].get("msg_id", ""))
+        if handler is not None:
+            handler(msg)
+
+
+def _descendants(pid: int | None) -> list[int]:
+    """Processes started by the kernel, to reap those that outlive it (debugpy adapters)."""
+    if pid is None:
+        return []
+    try:
+        import psutil
+
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except Exception:  # noqa: BLE001 - the process may already be gone
+        return []
+
+
+_HOST = os.uname().nodename

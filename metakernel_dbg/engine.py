@@ -1,0 +1,308 @@
+"""The engine shared by the kernel, the Session API and the CLI: registry, kernels, router.
+
+It owns an asyncio loop on its own thread, so that the kernel's shell and control threads
+and a plain script can all drive it through `submit()`. It keeps the function registry,
+the child kernel instances of every function (one per concurrent call level), the main
+kernel, and the router that moves calls between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .children import ChildKernel
+from .errors import KernelStartError, MetaKernelError, from_reply
+from .functions import FunctionDef
+from .router import Limits, Render, Router
+from .trace import Trace
+
+
+@dataclass
+class EngineConfig:
+    """Settings shared by every front (kernel traits, Session arguments, CLI flags)."""
+
+    main_kernel: str | None = "python3"
+    start_timeout: float = 60.0
+    start_retries: int = 1
+    transport: str = "auto"
+    max_depth: int = 32
+    max_calls: int = 0
+    start_concurrency: int = max(1, os.cpu_count() or 1)
+
+
+class Frontend(Protocol):
+    """Where the engine sends what a user should see."""
+
+    def publish(self, msg_type: str, content: dict[str, Any]) -> None: ...
+
+
+class Instance:
+    """One child kernel hosting one function (or the main kernel)."""
+
+    def __init__(self, child: ChildKernel, function: str | None, definition: Any) -> None:
+        self.child = child
+        self.instance_id = child.instance_id
+        self.function = function
+        self.definition = definition
+        self.serving = False
+        self.busy = False
+        self.serve_reply: asyncio.Future[dict[str, Any]] | None = None
+
+    def kernel_info(self) -> dict[str, Any]:
+        return self.child.kernel_info()
+
+
+class Engine:
+    """Registry + kernels + router, on a private event loop."""
+
+    def __init__(self, frontend: Frontend, config: EngineConfig | None = None) -> None:
+        self.frontend = frontend
+        self.config = config or EngineConfig()
+        self.workdir = tempfile.mkdtemp(prefix="mkdbg-")  # 0700: keys, sockets, conn files
+        self.cell_dir = os.path.join(tempfile.gettempdir(), f"ipykernel_mkdbg_{os.getpid()}")
+        self.functions: dict[str, FunctionDef] = {}
+        self.instances: dict[str, list[Instance]] = {}
+        self.main: Instance | None = None
+        self.router = Router(self.workdir, self, Limits(self.config.max_depth,
+                                                         self.config.max_calls))
+        self._ids = itertools.count(1)
+        self._start_gate: asyncio.Semaphore | None = None
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="mkdbg-engine",
+                                        daemon=True)
+        #: listeners told when the live call stack changes (debugger, console)
+        self.stack_listeners: list[Callable[[], None]] = []
+
+    # -- thread plumbing ----------------------------------------------------------------
+    def start(self) -> Future:
+        """Start the loop and router threads; the main kernel starts in the background.
+
+        Returns a future that is done when the main kernel is ready (see `main_kernel()`).
+        """
+        self._thread.start()
+        self.router.start()
+        self._ready = self.submit(self._start())
+        return self._ready
+
+    async def _start(self) -> None:
+        self._start_gate = asyncio.Semaphore(self.config.start_concurrency)
+        if self.config.main_kernel:
+            self.main = await self.start_instance(None, self.config.main_kernel)
+
+    async def main_kernel(self) -> Instance:
+        """The main kernel, once started (raises the start error if it failed)."""
+        await asyncio.wrap_future(self._ready)
+        if self.main is None:
+            raise KernelStartError("this engine has no main kernel")
+        return self.main
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> Future:
+        """Run a coroutine on the engine loop from any thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Await a coroutine on the engine loop from another event loop."""
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def close(self) -> None:
+        """End every child kernel and both threads; safe to call twice."""
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.submit(self._shutdown_all()).result(timeout=30)
+            self.router.stop()
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.cell_dir, ignore_errors=True)
+
+    async def _shutdown_all(self) -> None:
+        everything = [i for group in self.instances.values() for i in group]
+        if self.main:
+            everything.append(self.main)
+        await asyncio.gather(*(i.child.shutdown(now=True) for i in everything))
+        self.instances.clear()
+        self.main = None
+
+    # -- kernels ------------------------------------------------------------------------
+    async def start_instance(self, fdef: FunctionDef | None, spec: str) -> Instance:
+        """Start, bootstrap and (for a function) define a new child kernel."""
+        label = fdef.name if fdef else "main"
+        instance_id = f"{label}-{next(self._ids)}"
+        child = await self._start_child(instance_id, spec, fdef.name if fdef else None)
+        instance = Instance(child, fdef.name if fdef else None, fdef)
+        child.on_stray_iopub = self._relay_stray_output
+        self.router.add_instance(instance)
+        role = "function" if fdef else "main"
+        key = self.router.key_for(instance_id).hex()
+        await self._run(instance, "import metakernel_dbg.runtime as _mkdbg_rt\n"
+                        f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
+                        f"{key!r}, {role!r}, {self.cell_dir!r})")
+        if fdef is not None:
+            await self.define_in(instance, fdef)
+        return instance
+
+    async def _start_child(self, instance_id: str, spec: str, function: str | None) -> ChildKernel:
+        """Start a kernel, retrying a start that hangs or crashes (e.g. the port race)."""
+        assert self._start_gate is not None
+        attempts = self.config.start_retries + 1
+        for attempt in itertools.count(1):
+            child = ChildKernel(instance_id, spec, function, self.workdir)
+            try:
+                async with self._start_gate:
+                    await child.start(self._child_env(), self.config.start_timeout,
+                                      self.config.transport)
+                return child
+            except KernelStartError as exc:
+                if attempt >= attempts or "no such kernelspec" in str(exc):
+                    raise KernelStartError(f"{function or 'main'}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+        return env
+
+    async def _run(self, instance: Instance, code: str) -> None:
+        content = await instance.child.execute(code)
+        if content.get("status") != "ok":
+            raise MetaKernelError(
+                f"{instance.child.label}: {content.get('ename')}: {content.get('evalue')}"
+            )
+
+    async def define_in(self, instance: Instance, fdef: FunctionDef) -> None:
+        await self._run(instance, "_mkdbg_rt.define("
+                        f"{fdef.name!r}, {fdef.source!r}, {fdef.filename!r})")
+        instance.definition = fdef
+
+    async def define(self, fdef: FunctionDef) -> Instance:
+        """Register (or replace) a function and make sure one live instance runs it."""
+        old = self.functions.get(fdef.name)
+        self.functions[fdef.name] = fdef
+        group = self.instances.setdefault(fdef.name, [])
+        if old is not None and old.kernel != fdef.kernel:
+            stale, group[:] = list(group), []
+            await asyncio.gather(*(self._discard(i) for i in stale))
+        try:
+            if not group:
+                group.append(await self.start_instance(fdef, fdef.kernel))
+            else:
+                await asyncio.gather(*(self.define_in(i, fdef) for i in group))
+        except Exception:
+            if old is None:
+                self.functions.pop(fdef.name, None)
+            else:
+                self.functions[fdef.name] = old
+            raise
+        return group[0]
+
+    async def define_many(self, fdefs: list[FunctionDef]) -> list[Instance]:
+        """Define several functions, starting their kernels in parallel."""
+        return list(await asyncio.gather(*(self.define(f) for f in fdefs)))
+
+    async def _discard(self, instance: Instance) -> None:
+        self.router.post(lambda: self.router.remove_instance(instance.instance_id))
+        await instance.child.shutdown(now=True)
+
+    def _relay_stray_output(self, msg: dict[str, Any]) -> None:
+        if msg["header"]["msg_type"] in ("stream", "display_data", "error"):
+            self.frontend.publish(msg["header"]["msg_type"], msg["content"])
+
+    # -- hooks called by the router (router thread) ---------------------------------------
+    def known_functions(self) -> list[str]:
+        return list(self.functions)
+
+    def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None:
+        """Give the router an idle, up-to-date instance; start one if none is free."""
+        fdef = self.functions.get(function)
+        for inst in self.instances.get(function, []):
+            if not inst.busy and inst.instance_id not in exclude and inst.definition is fdef:
+                done(inst)
+                return
+
+        async def start() -> None:
+            try:
+                inst: Any = await self.start_instance(fdef, fdef.kernel)  # type: ignore[union-attr]
+                self.instances.setdefault(function, []).append(inst)
+            except Exception as exc:  # noqa: BLE001 - reported to the caller
+                inst = exc
+            self.router.post(lambda: done(inst))
+
+        self.loop.call_soon_threadsafe(lambda: self.loop.create_task(start()))
+
+    def start_serving(self, instance: Instance) -> None:
+        def send() -> None:
+            msg_id = instance.child.send("execute_request", {
+                "code": "_mkdbg_rt.serve()", "silent": True, "store_history": False,
+                "allow_stdin": False, "user_expressions": {}})
+            instance.serve_reply = instance.child.expect_reply(msg_id)
+
+        self.loop.call_soon_threadsafe(send)
+
+    def publish_output(self, name: str, text: str) -> None:
+        self.frontend.publish("stream", {"name": name, "text": text})
+
+    def on_render_changed(self) -> None:
+        for listener in self.stack_listeners:
+            listener()
+
+    # -- renders ------------------------------------------------------------------------
+    async def begin_render(self, root_function: str, kernel: dict[str, Any]) -> None:
+        await asyncio.wrap_future(self.router.call_soon(
+            lambda: self.router.begin_render({"function": root_function, "kernel": kernel})))
+
+    async def end_render(self) -> Render | None:
+        """Close the render: stop serve loops so function kernels are idle again."""
+        render = await asyncio.wrap_future(self.router.call_soon(self.router.end_render))
+        if render is not None:
+            waits = [i.serve_reply for g in self.instances.values() for i in g
+                     if i.instance_id in render.serving and i.serve_reply is not None]
+            if waits:
+                await asyncio.wait(waits, timeout=10)
+        return render
+
+    async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A top-level call made by the engine itself (Session.call, the CLI)."""
+        fut: Future = Future()
+        self.router.post(lambda: self.router.start_call("", None, name, args, kwargs, None,
+                                                        future=fut))
+        reply = await asyncio.wrap_future(fut)
+        if reply["k"] == "return":
+            return reply.get("value")
+        raise from_reply(reply)
+
+    async def failure_trace(self, render: Render, exc: BaseException) -> Trace:
+        """Close a failed engine-level render into its trace (root error links the child)."""
+        root = render.root
+        root.update(status="error", error={
+            "type": getattr(exc, "remote_type", type(exc).__name__),
+            "message": getattr(exc, "remote_message", str(exc)),
+            "frames": [], "propagated_from": getattr(exc, "span_id", None) or None})
+        trace = render.trace()
+        self.router.last_failure = trace
+        return trace
+
+    async def interrupt(self) -> None:
+        """Interrupt every kernel on the live stack (the main kernel included)."""
+        levels = await asyncio.wrap_future(self.router.call_soon(self.router.stack_levels))
+        targets = [lvl.callee for lvl in levels if lvl.callee is not None]
+        if self.main is not None:
+            targets.append(self.main)
+        await asyncio.gather(*(t.child.interrupt() for t in targets), return_exceptions=True)
+
+    def describe_functions(self) -> list[dict[str, Any]]:
+        """Rows for `%functions`: name, kernelspec, source, live instances."""
+        return [
+            {"name": name, "kernel": fdef.kernel, "source": fdef.filename,
+             "instances": [i.child.label for i in self.instances.get(name, [])]}
+            for name, fdef in sorted(self.functions.items())
+        ]

@@ -1,0 +1,463 @@
+"""The call plane's router: sees every call and return, so it always knows the live stack.
+
+It runs on its own thread with a blocking poll (no event loop on the hot path): a call from
+a child is forwarded to an idle instance of the callee in one hop, the return in another.
+Anything slow (starting a kernel, starting a serve loop) is handed to the engine, which
+posts the outcome back with `post()`. Other threads talk to it only through `post()`.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import zmq
+
+from .callplane import DEFAULT_MAX_MESSAGE, Channel, child_key
+from .trace import Trace, cap_json, cap_text, new_span_id, new_trace_id
+
+_STREAM_CAP = 64 * 1024
+#: kernel of a span whose instance is not known yet (or failed to start)
+NO_KERNEL = {"spec": "", "kernel_id": "", "pid": None, "host": ""}
+
+
+class Instance(Protocol):
+    """What the router needs of a child kernel instance (see engine.Instance)."""
+
+    instance_id: str
+    function: str | None
+    serving: bool
+    busy: bool
+
+    def kernel_info(self) -> dict[str, Any]: ...
+
+
+class EngineHooks(Protocol):
+    """Services the engine provides to the router (all called on the router thread)."""
+
+    def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None: ...
+    def start_serving(self, instance: Any) -> None: ...
+    def known_functions(self) -> list[str]: ...
+    def publish_output(self, name: str, text: str) -> None: ...
+    def on_render_changed(self) -> None: ...
+
+
+@dataclass
+class Level:
+    """One active call: who called, who serves it, and its span."""
+
+    span: dict[str, Any]
+    caller: str  # instance id, or "" for a call made by the engine (Session.call)
+    caller_call_id: Any
+    callee: Any = None  # Instance once chosen
+    call_id: int = 0  # id of the call as the callee knows it
+    abandoned: bool = False
+    future: Future | None = None
+    stop_on_entry: bool = False
+
+
+@dataclass
+class Limits:
+    max_depth: int = 32
+    max_calls: int = 0  # per render; 0 = unlimited
+    max_message: int = DEFAULT_MAX_MESSAGE
+
+
+@dataclass
+class Render:
+    """The calls of one top-level execution: its trace spans and its live stack."""
+
+    trace_id: str
+    root: dict[str, Any]
+    spans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stack: list[Level] = field(default_factory=list)
+    calls: int = 0
+    serving: set[str] = field(default_factory=set)
+
+    def trace(self) -> Trace:
+        spans = [{k: v for k, v in s.items() if k != "origin"} for s in self.spans.values()]
+        return Trace.from_dict({"trace_id": self.trace_id, "spans": spans})
+
+
+class Router:
+    """ROUTER socket + routing state; one thread owns the socket."""
+
+    def __init__(self, workdir: str, hooks: EngineHooks, limits: Limits | None = None) -> None:
+        self.master = os.urandom(32)
+        self.hooks = hooks
+        self.limits = limits or Limits()
+        self.address = f"ipc://{os.path.join(workdir, 'calls')}"
+        self.instances: dict[str, Any] = {}
+        self.channels: dict[str, Channel] = {}
+        self.render: Render | None = None
+        self.last_failure: Trace | None = None
+        self._call_ids = iter(range(1, 1 << 62))
+        self._pending_inspect: dict[int, Future] = {}
+        self._inspect_ids = iter(range(1, 1 << 62))
+        self._posted: collections.deque[Callable[[], None]] = collections.deque()
+        ctx = zmq.Context.instance()
+        self.sock = ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message)
+        old = os.umask(0o077)
+        try:
+            self.sock.bind(self.address)
+        finally:
+            os.umask(old)
+        self._wake_addr = f"inproc://mkdbg-wake-{id(self)}"
+        self._wake_rx = ctx.socket(zmq.PULL)
+        self._wake_rx.bind(self._wake_addr)
+        self._wake_tx = ctx.socket(zmq.PUSH)
+        self._wake_tx.connect(self._wake_addr)
+        self._wake_lock = threading.Lock()
+        self._stopping = False
+        self.thread = threading.Thread(target=self._loop, name="mkdbg-router", daemon=True)
+
+    # -- thread plumbing ----------------------------------------------------------------
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.post(lambda: None)
+        self.thread.join(timeout=5)
+        for sock in (self.sock, self._wake_rx, self._wake_tx):
+            sock.close(linger=0)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run fn on the router thread (the only thread that may touch the socket)."""
+        self._posted.append(fn)
+        with self._wake_lock:
+            self._wake_tx.send(b"")
+
+    def call_soon(self, fn: Callable[[], Any]) -> Future:
+        """Run fn on the router thread and get its result as a future."""
+        fut: Future = Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+                fut.set_exception(exc)
+
+        self.post(run)
+        return fut
+
+    def _loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self._wake_rx, zmq.POLLIN)
+        while not self._stopping:
+            events = dict(poller.poll())
+            if self.sock in events:
+                for _ in range(64):
+                    try:
+                        frames = self.sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._receive(frames)
+            if self._wake_rx in events:
+                while True:
+                    try:
+                        self._wake_rx.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                while self._posted:
+                    self._posted.popleft()()
+
+    # -- instances ----------------------------------------------------------------------
+    def key_for(self, instance_id: str) -> bytes:
+        return child_key(self.master, instance_id)
+
+    def add_instance(self, instance: Any) -> None:
+        self.channels[instance.instance_id] = Channel(self.key_for(instance.instance_id))
+        self.instances[instance.instance_id] = instance
+
+    def remove_instance(self, instance_id: str) -> None:
+        self.instances.pop(instance_id, None)
+        self.channels.pop(instance_id, None)
+
+    def send(self, instance_id: str, msg: dict[str, Any]) -> bool:
+        channel = self.channels.get(instance_id)
+        if channel is None:
+            return False
+        try:
+            self.sock.send_multipart([instance_id.encode(), *channel.pack(msg)])
+        except zmq.ZMQError:  # peer gone (EHOSTUNREACH with ROUTER_MANDATORY)
+            return False
+        return True
+
+    # -- renders ------------------------------------------------------------------------
+    def begin_render(self, root: dict[str, Any]) -> None:
+        """Start a render; `root` names the top-level span (function, kernel)."""
+        span = self._span(root["function"], root["kernel"], None, [], {}, None)
+        self.render = Render(new_trace_id(), span, {span["span_id"]: span})
+
+    def end_render(self) -> Render | None:
+        render, self.render = self.render, None
+        if render is not None:
+            render.root["end_ns"] = time.time_ns()
+            for instance_id in render.serving:
+                inst = self.instances.get(instance_id)
+                if inst is not None:
+                    inst.serving = False
+                    self.send(instance_id, {"k": "stop"})
+            for level in render.stack:
+                if level.callee is not None:
+                    level.callee.busy = False
+        return render
+
+    def _span(self, function, kernel, parent, args, kwargs, site) -> dict[str, Any]:
+        return {
+            "span_id": new_span_id(),
+            "parent_span_id": parent,
+            "function": function,
+            "kernel": kernel,
+            "args": cap_json(args),
+            "kwargs": cap_json(kwargs),
+            "start_ns": time.time_ns(),
+            "end_ns": None,
+            "status": "ok",
+            "stdout": "",
+            "stderr": "",
+            "call_site": site,
+            "error": None,
+            "exit": None,
+            "timed_out": False,
+        }
+
+    def stack_levels(self) -> list[Level]:
+        """The live call stack, outermost first (a copy; call on the router thread)."""
+        return list(self.render.stack) if self.render else []
+
+    # -- receiving ----------------------------------------------------------------------
+    def _receive(self, frames: list[bytes]) -> None:
+        sender = frames[0].decode(errors="replace")
+        channel = self.channels.get(sender)
+        msg = channel.unpack(frames[1:]) if channel else None
+        if msg is None:
+            return  # unknown peer, forged or replayed: dropped without a word
+        handler = getattr(self, f"_on_{msg.get('k')}", None)
+        if handler is not None:
+            handler(sender, msg)
+
+    def _on_call(self, sender: str, msg: dict[str, Any]) -> None:
+        self.start_call(sender, msg.get("id"), msg.get("fn"), msg.get("args", []),
+                        msg.get("kwargs", {}), msg.get("site"), bool(msg.get("entry")))
+
+    def start_call(self, caller, caller_call_id, fn, args, kwargs, site, entry=False,
+                   future: Future | None = None) -> None:
+        """Route a call to an idle instance of `fn`, starting one if needed."""
+        render = self.render
+        if render is None:  # a call outside any render (e.g. from a definition cell)
+            self.begin_render({"function": "<call>", "kernel": dict(NO_KERNEL)})
+            render = self.render
+        assert render is not None
+        parent = self._current_span(caller)
+        error = self._refuse(render, fn)
+        if error:
+            self._fail(caller, caller_call_id, future, error)
+            return
+        render.calls += 1
+        span = self._span(fn, dict(NO_KERNEL), parent["span_id"], args, kwargs, site)
+        level = Level(span, caller, caller_call_id, future=future, stop_on_entry=entry)
+        level.call_id = next(self._call_ids)
+        render.stack.append(level)
+        render.spans[span["span_id"]] = span
+        busy = {lvl.callee.instance_id for lvl in render.stack if lvl.callee is not None}
+        self.hooks.acquire(fn, busy, lambda result: self._dispatch(level, args, kwargs, result))
+
+    def _refuse(self, render: Render, fn: Any) -> dict[str, Any] | None:
+        if not isinstance(fn, str) or fn not in self.hooks.known_functions():
+            known = ", ".join(sorted(self.hooks.known_functions())) or "(none)"
+            return {"kind": "unknown_function",
+                    "message": f"no function named {fn!r}; known functions: {known}"}
+        if len(render.stack) >= self.limits.max_depth:
+            chain = " -> ".join(str(lvl.span["function"]) for lvl in render.stack)
+            return {"kind": "depth", "message": f"call depth limit {self.limits.max_depth} "
+                    f"reached calling {fn!r} (stack: {chain})"}
+        if self.limits.max_calls and render.calls >= self.limits.max_calls:
+            return {"kind": "budget",
+                    "message": f"call budget of {self.limits.max_calls} calls per render used up"}
+        return None
+
+    def _dispatch(self, level: Level, args, kwargs, result: Any) -> None:
+        """The engine found (or started) an instance for this call, or failed to."""
+        render = self.render
+        if render is None or level not in render.stack:
+            return
+        if isinstance(result, BaseException):
+            render.stack.remove(level)
+            level.span.update(status="error", end_ns=time.time_ns(),
+                              error={"type": type(result).__name__, "message": str(result),
+                                     "frames": []})
+            self._fail(level.caller, level.caller_call_id, level.future,
+                       {"kind": "start", "message": str(result), "span": level.span["span_id"]})
+            return
+        inst = result
+        inst.busy = True
+        level.callee = inst
+        level.span["kernel"] = inst.kernel_info()
+        if not inst.serving:
+            inst.serving = True
+            render.serving.add(inst.instance_id)
+            self.hooks.start_serving(inst)
+        msg = {"k": "call", "id": level.call_id, "fn": level.span["function"], "args": args,
+               "kwargs": kwargs, "span": level.span["span_id"], "entry": level.stop_on_entry}
+        if not self.send(inst.instance_id, msg):
+            self._callee_failed(level, {"kind": "died",
+                                        "message": f"{inst.function} kernel is unreachable"})
+        self.hooks.on_render_changed()
+
+    def _current_span(self, instance_id: str) -> dict[str, Any]:
+        """The span an instance is currently serving (the root for main and the engine)."""
+        assert self.render is not None
+        for level in reversed(self.render.stack):
+            if level.callee is not None and level.callee.instance_id == instance_id:
+                return level.span
+        return self.render.root
+
+    def _level_served_by(self, instance_id: str, call_id: Any) -> Level | None:
+        if self.render is None:
+            return None
+        for level in reversed(self.render.stack):
+            if (level.callee is not None and level.callee.instance_id == instance_id
+                    and level.call_id == call_id):
+                return level
+        return None
+
+    def _on_return(self, sender: str, msg: dict[str, Any]) -> None:
+        level = self._level_served_by(sender, msg.get("id"))
+        if level is None:
+            return
+        self._pop(level)
+        level.span["end_ns"] = time.time_ns()
+        reply = {"k": "return", "id": level.caller_call_id, "value": msg.get("value")}
+        if msg.get("stop_after_return"):
+            reply["stop_after_return"] = True
+        self._deliver(level, reply)
+
+    def _on_error(self, sender: str, msg: dict[str, Any]) -> None:
+        level = self._level_served_by(sender, msg.get("id"))
+        if level is None:
+            return
+        error = dict(msg.get("error") or {})
+        error["propagated_from"] = msg.get("propagated_from")
+        self._callee_failed(level, {"kind": "remote", "error": error})
+
+    def _callee_failed(self, level: Level, failure: dict[str, Any]) -> None:
+        """Record the failure on the span and hand it to the caller."""
+        assert self.render is not None
+        span = level.span
+        self._pop(level)
+        error = failure.get("error") or {"type": _KIND_TYPES.get(failure["kind"], "Error"),
+                                         "message": failure.get("message", ""), "frames": []}
+        span.update(status="error", end_ns=time.time_ns(), error=error)
+        if failure.get("exit"):
+            span["exit"] = failure["exit"]
+        if failure["kind"] == "timeout":
+            span["timed_out"] = True
+        child = self.render.spans.get(error.get("propagated_from") or "")
+        origin = child.get("origin") if child else None
+        span["origin"] = origin or {"function": span["function"], "kernel": span["kernel"],
+                                    "type": error.get("type"), "message": error.get("message")}
+        reply = {"k": "error", "id": level.caller_call_id, "kind": failure["kind"],
+                 "message": failure.get("message", error.get("message")),
+                 "function": span["function"], "kernel": span["kernel"], "error": error,
+                 "span": span["span_id"], "origin": span["origin"]}
+        self._deliver(level, reply)
+
+    def _pop(self, level: Level) -> None:
+        assert self.render is not None
+        if level in self.render.stack:
+            self.render.stack.remove(level)
+        if level.callee is not None:
+            level.callee.busy = False
+        self.hooks.on_render_changed()
+
+    def _deliver(self, level: Level, reply: dict[str, Any]) -> None:
+        if level.future is not None:
+            if not level.future.done():
+                level.future.set_result(reply)
+        elif not level.abandoned:
+            self.send(level.caller, reply)
+
+    def _fail(self, caller, caller_call_id, future, error: dict[str, Any]) -> None:
+        reply = {"k": "error", "id": caller_call_id, **error}
+        if future is not None:
+            future.set_result(reply)
+        else:
+            self.send(caller, reply)
+
+    def _on_cancel(self, sender: str, msg: dict[str, Any]) -> None:
+        if self.render is None:
+            return
+        for level in self.render.stack:
+            if level.caller == sender and level.caller_call_id == msg.get("id"):
+                level.abandoned = True
+
+    def _on_out(self, sender: str, msg: dict[str, Any]) -> None:
+        name = "stderr" if msg.get("name") == "stderr" else "stdout"
+        text = str(msg.get("text", ""))
+        if self.render is not None:
+            span = self._current_span(sender)
+            span[name] = cap_text(span[name] + text, _STREAM_CAP)
+        self.hooks.publish_output(name, text)
+
+    def _on_serving(self, sender: str, msg: dict[str, Any]) -> None:
+        """A serve loop started; nothing to do (calls were queued before it)."""
+
+    def _on_inspected(self, sender: str, msg: dict[str, Any]) -> None:
+        fut = self._pending_inspect.pop(msg.get("req"), None)
+        if fut is not None and not fut.done():
+            if msg.get("ok"):
+                fut.set_result(msg.get("result"))
+            else:
+                fut.set_exception(LookupError(msg.get("message", "inspection failed")))
+
+    def _on_render_error(self, sender: str, msg: dict[str, Any]) -> None:
+        """The main kernel reports the uncaught failure of its cell: close the trace."""
+        if self.render is None:
+            return
+        root = self.render.root
+        error = dict(msg.get("error") or {})
+        error["propagated_from"] = msg.get("propagated_from")
+        root.update(status="error", error=error, end_ns=time.time_ns())
+        trace = self.render.trace()
+        self.last_failure = trace
+        self.send(sender, {"k": "render_trace", "text": trace.to_text(color=True)})
+
+    # -- inspection (debugger, console) ---------------------------------------------------
+    def inspect(self, instance_id: str, request: dict[str, Any]) -> Future:
+        """Ask a blocked caller about its frames; call on the router thread."""
+        fut: Future = Future()
+        req = next(self._inspect_ids)
+        self._pending_inspect[req] = fut
+        if not self.send(instance_id, {"k": "inspect", "req": req, **request}):
+            self._pending_inspect.pop(req, None)
+            fut.set_exception(LookupError(f"kernel {instance_id} is unreachable"))
+        return fut
+
+    def fail_calls_served_by(self, instance_id: str, failure: dict[str, Any]) -> None:
+        """A child died or timed out: fail the call it was serving (and free its caller)."""
+        if self.render is None:
+            return
+        for level in reversed(self.render.stack):
+            if level.callee is not None and level.callee.instance_id == instance_id:
+                self._callee_failed(level, failure)
+                return
+
+
+_KIND_TYPES = {
+    "died": "KernelDiedError",
+    "timeout": "CallTimeoutError",
+    "start": "KernelStartError",
+    "aborted": "CallAborted",
+}

@@ -1,0 +1,377 @@
+"""The part of metakernel_dbg that runs inside every child kernel.
+
+`bootstrap()` connects the child to the meta-kernel's router and installs the `call`
+builtin. A function kernel then runs `serve()` (as one long execute_request) for the
+duration of a render; the main kernel just runs cells. `call()` sends a signed message to
+the router and waits in short Python-level slices, so that while it waits it can answer
+the router's inspection requests (stack, variables, evaluate: how debuggers and the console
+see callers that are blocked) and stays pausable by a debugger.
+
+Standard library, pyzmq and this package only: this is imported in child kernels.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import linecache
+import os
+import sys
+from dataclasses import asdict
+from types import FrameType
+from typing import Any
+
+import zmq
+
+from . import debughooks
+from .callplane import Channel
+from .errors import CallArgumentError, RemoteError, from_reply
+from .trace import capture_error, safe_repr
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_WAIT_SLICE_MS = 50
+_OUT_FLUSH_BYTES = 8192
+_HIDDEN_GLOBALS = {"In", "Out", "exit", "quit", "get_ipython", "call", "open"}
+
+_runtime: _Runtime | None = None
+
+
+def is_plumbing(filename: str) -> bool:
+    """Frames of this package and of the kernel machinery never show in user stacks."""
+    return (
+        filename.startswith(_PACKAGE_DIR)
+        or f"{os.sep}site-packages{os.sep}" in filename
+        or filename.startswith("<frozen")
+        or filename.startswith(os.path.dirname(os.__file__))
+    )
+
+
+def _user_ns() -> dict[str, Any]:
+    get_ipython = getattr(builtins, "get_ipython", None)
+    shell = get_ipython() if get_ipython else None
+    return shell.user_ns if shell is not None else sys.modules["__main__"].__dict__
+
+
+class _CallStream:
+    """Replaces sys.stdout/stderr during a call so output travels with the call messages.
+
+    Sending output over the call plane (instead of each kernel's IOPub) keeps the output
+    of all kernels in causal order: it always reaches the router before the return.
+    """
+
+    def __init__(self, runtime: _Runtime, name: str, call_id: Any) -> None:
+        self._runtime = runtime
+        self._name = name
+        self._call_id = call_id
+        self._parts: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= _OUT_FLUSH_BYTES:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._parts:
+            text = "".join(self._parts)
+            self._parts.clear()
+            self._size = 0
+            self._runtime.send({"k": "out", "id": self._call_id, "name": self._name, "text": text})
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+
+class _Runtime:
+    """One child's end of the call plane."""
+
+    def __init__(self, address: str, instance_id: str, key: bytes, role: str) -> None:
+        self.instance_id = instance_id
+        self.role = role
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.IDENTITY, instance_id.encode())
+        self.sock.connect(address)
+        self.channel = Channel(key)
+        self.ids = itertools.count(1)
+        #: frames of the callers currently blocked in call(), innermost first, for inspection.
+        self.waiting_frames: list[FrameType] = []
+        self.streams: tuple[_CallStream, _CallStream] | None = None
+
+    # -- messaging ---------------------------------------------------------------------
+    def send(self, msg: dict[str, Any]) -> None:
+        self.sock.send_multipart(self.channel.pack(msg))
+
+    def recv(self, timeout_ms: int) -> dict[str, Any] | None:
+        if not self.sock.poll(timeout_ms):
+            return None
+        return self.channel.unpack(self.sock.recv_multipart())
+
+    # -- calling -----------------------------------------------------------------------
+    def flush_output(self) -> None:
+        """Push pending output ahead of a call message so it is shown before the callee's."""
+        if self.streams:
+            for stream in self.streams:
+                stream.flush()
+            return
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            take = getattr(stream, "_flush_buffers", None)  # ipykernel's OutStream
+            if take is None:
+                stream.flush()
+                continue
+            for _parent, text in take():
+                if text:
+                    self.send({"k": "out", "id": None, "name": name, "text": text})
+
+    def call(self, name: str, args: tuple, kwargs: dict, site: FrameType) -> Any:
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
+        if not isinstance(name, str):
+            raise TypeError(f"call() needs a function name (str), got {type(name).__name__}")
+        self.flush_output()
+        call_id = next(self.ids)
+        msg = {
+            "k": "call",
+            "id": call_id,
+            "fn": name,
+            "args": list(args),
+            "kwargs": kwargs,
+            "site": {"file": site.f_code.co_filename, "line": site.f_lineno},
+            "entry": debughooks.take_step_into(),
+        }
+        try:
+            frames = self.channel.pack(msg)
+        except (TypeError, ValueError) as exc:
+            raise CallArgumentError(
+                f"call({name!r}): arguments must be JSON values ({exc})"
+            ) from None
+        self.sock.send_multipart(frames)
+        self.waiting_frames.insert(0, site)
+        try:
+            reply = self._wait(call_id)
+        finally:
+            self.waiting_frames.remove(site)
+        if reply["k"] == "return":
+            if reply.get("stop_after_return"):
+                debughooks.stop_at(site)
+            return reply.get("value")
+        raise from_reply(reply)
+
+    def _wait(self, call_id: int) -> dict[str, Any]:
+        """Wait in slices: answer inspections, stay pausable, notice interrupts."""
+        try:
+            while True:
+                msg = self.recv(_WAIT_SLICE_MS)
+                if msg is None:
+                    debughooks.check_pause(self.waiting_frames[0])
+                    continue
+                kind = msg.get("k")
+                if kind in ("return", "error") and msg.get("id") == call_id:
+                    return msg
+                if kind == "inspect":
+                    self._answer_inspect(msg)
+        except KeyboardInterrupt:
+            self.send({"k": "cancel", "id": call_id})
+            raise
+
+    # -- serving -----------------------------------------------------------------------
+    def serve(self) -> None:
+        """Run calls routed to this kernel until the router says stop (end of a render)."""
+        self.send({"k": "serving"})
+        while True:
+            try:
+                msg = self.recv(_WAIT_SLICE_MS * 4)
+            except KeyboardInterrupt:
+                continue
+            if msg is None:
+                continue
+            kind = msg.get("k")
+            if kind == "stop":
+                return
+            if kind == "call":
+                self._run_call(msg)
+            elif kind == "inspect":
+                self._answer_inspect(msg)
+
+    def _run_call(self, msg: dict[str, Any]) -> None:
+        call_id = msg["id"]
+        saved = sys.stdout, sys.stderr
+        self.streams = (_CallStream(self, "stdout", call_id), _CallStream(self, "stderr", call_id))
+        sys.stdout, sys.stderr = self.streams
+        reply: dict[str, Any]
+        try:
+            fn = _user_ns().get(msg["fn"])
+            if not callable(fn):
+                raise NameError(f"function {msg['fn']!r} is not defined in this kernel")
+            with debughooks.call_boundary(fn, msg.get("entry", False)) as boundary:
+                value = fn(*msg.get("args", []), **msg.get("kwargs", {}))
+            reply = {"k": "return", "id": call_id, "value": value}
+            if boundary.stepping:
+                reply["stop_after_return"] = True
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+            reply = self._error_reply(call_id, exc)
+        finally:
+            for stream in self.streams:
+                stream.flush()
+            sys.stdout, sys.stderr = saved
+            self.streams = None
+        try:
+            self.send(reply)
+        except (TypeError, ValueError) as exc:
+            bad = CallArgumentError(f"{msg['fn']}() returned a value that is not JSON ({exc})")
+            self.send(self._error_reply(call_id, bad))
+
+    def _error_reply(self, call_id: int, exc: BaseException) -> dict[str, Any]:
+        error = describe_error(exc)
+        reply: dict[str, Any] = {"k": "error", "id": call_id, "error": error}
+        if isinstance(exc, RemoteError):
+            error["type"], error["message"] = exc.remote_type, exc.remote_message
+            reply["propagated_from"] = exc.span_id
+        return reply
+
+    # -- inspection of blocked callers -------------------------------------------------
+    def user_frames(self) -> list[FrameType]:
+        """The user frames of the code blocked in call(), innermost first."""
+        frames: list[FrameType] = []
+        if self.waiting_frames:
+            frame: FrameType | None = self.waiting_frames[0]
+            while frame is not None:
+                if not is_plumbing(frame.f_code.co_filename):
+                    frames.append(frame)
+                frame = frame.f_back
+        return frames
+
+    def _answer_inspect(self, msg: dict[str, Any]) -> None:
+        try:
+            result = inspect_frames(self.user_frames(), msg)
+            reply = {"k": "inspected", "req": msg.get("req"), "ok": True, "result": result}
+        except Exception as exc:  # noqa: BLE001 - reported to the asker, never fatal here
+            reply = {"k": "inspected", "req": msg.get("req"), "ok": False, "message": str(exc)}
+        self.send(reply)
+
+
+def is_user_variable(name: str, value: Any) -> bool:
+    """Hide kernel bookkeeping (In, Out, _i1, modules...) from variables and traces."""
+    return (
+        not name.startswith("_")
+        and name not in _HIDDEN_GLOBALS
+        and type(value).__name__ != "module"
+    )
+
+
+def describe_error(exc: BaseException) -> dict[str, Any]:
+    """The error as plain data: user frames only, innermost last, user variables only."""
+    error = asdict(capture_error(exc, skip=is_plumbing))
+    for frame in error["frames"]:
+        if frame["function"] == "<module>":
+            names = _user_ns()
+            frame["locals"] = {k: v for k, v in frame["locals"].items()
+                               if k in names and is_user_variable(k, names[k])}
+    return error
+
+
+def inspect_frames(frames: list[FrameType], msg: dict[str, Any]) -> Any:
+    """Answer one inspection request about blocked caller frames (plain data out)."""
+    op = msg.get("op")
+    if op == "stack":
+        return [
+            {
+                "name": f.f_code.co_name,
+                "file": f.f_code.co_filename,
+                "line": f.f_lineno,
+                "source": linecache.getline(f.f_code.co_filename, f.f_lineno).strip(),
+            }
+            for f in frames
+        ]
+    index = msg.get("frame", 0)
+    if not isinstance(index, int) or not 0 <= index < len(frames):
+        raise LookupError(f"no caller frame {index!r} (there are {len(frames)})")
+    frame = frames[index]
+    if op == "variables":
+        scope = frame.f_globals if msg.get("scope") == "globals" else frame.f_locals
+        return [
+            {
+                "name": name,
+                "value": safe_repr(value),
+                "type": type(value).__name__,
+                "evaluateName": name,
+                "variablesReference": 0,
+            }
+            for name, value in sorted(scope.items())
+            if is_user_variable(name, value)
+        ]
+    if op == "evaluate":
+        value = eval(msg["expression"], frame.f_globals, frame.f_locals)  # noqa: S307
+        return {"result": safe_repr(value, max_len=10_000), "type": type(value).__name__}
+    if op == "exec":
+        exec(msg["code"], frame.f_globals, frame.f_locals)  # noqa: S102
+        return {}
+    raise ValueError(f"unknown inspection {op!r}")
+
+
+# -- entry points used by the meta-kernel (sent as silent execute_requests) ---------------
+def bootstrap(address: str, instance_id: str, key_hex: str, role: str, cell_dir: str) -> dict:
+    """Connect this kernel to the router; make cells and functions use the shared cell paths."""
+    global _runtime
+    _runtime = _Runtime(address, instance_id, bytes.fromhex(key_hex), role)
+    builtins.call = call  # type: ignore[attr-defined]
+    debughooks.install(cell_dir, _PACKAGE_DIR)
+    if role == "main":
+        _install_error_display()
+    return {"pid": os.getpid(), "python": sys.version.split()[0]}
+
+
+def define(name: str, source: str, filename: str) -> None:
+    """Run a function's cell under its (virtual) cell path so breakpoints and tracebacks match."""
+    lines = source.splitlines(True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    code = compile(source, filename, "exec")
+    exec(code, _user_ns())  # noqa: S102
+    if not callable(_user_ns().get(name)):
+        raise NameError(f"the cell did not define a function named {name!r}")
+
+
+def serve() -> None:
+    _require().serve()
+
+
+def call(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call the function NAME in its own kernel; arguments and result are JSON values."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
+    return _require().call(name, args, kwargs, sys._getframe(1))
+
+
+def _require() -> _Runtime:
+    if _runtime is None:
+        raise RuntimeError("call() only works inside a kernel started by metakernel_dbg")
+    return _runtime
+
+
+def _install_error_display() -> None:
+    """Show a failed call as ONE error: the merged cross-kernel traceback, innermost last."""
+    shell = builtins.get_ipython()  # type: ignore[attr-defined]
+
+    def show(shell: Any, etype: type, value: RemoteError, tb: Any, tb_offset: Any = None) -> list:
+        runtime = _require()
+        own = describe_error(value)
+        own["type"], own["message"] = value.remote_type, value.remote_message
+        runtime.send({"k": "render_error", "error": own, "propagated_from": value.span_id})
+        text = _wait_for(runtime, "render_trace")
+        stb = [text.get("text", str(value))] if text else [str(value)]
+        shell._showtraceback(etype, value, stb)
+        return stb
+
+    shell.set_custom_exc((RemoteError,), show)
+
+
+def _wait_for(runtime: _Runtime, kind: str, timeout_ms: int = 5000) -> dict[str, Any] | None:
+    for _ in range(max(1, timeout_ms // _WAIT_SLICE_MS)):
+        msg = runtime.recv(_WAIT_SLICE_MS)
+        if msg and msg.get("k") == kind:
+            return msg
+    return None

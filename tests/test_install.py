@@ -1,0 +1,135 @@
+"""Tests for installing the metakernel_dbg kernelspec."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metakernel_dbg import kernelspec
+
+REPO = Path(__file__).resolve().parent.parent
+HAS_CLI = (REPO / "metakernel_dbg" / "cli.py").exists()
+
+
+def check_spec_dir(path: Path, name: str = "metakernel_dbg", display_name: str | None = None):
+    assert path.name == name
+    spec = json.loads((path / "kernel.json").read_text(encoding="utf-8"))
+    assert spec["argv"] == [
+        sys.executable,
+        "-m",
+        "metakernel_dbg.kernelapp",
+        "-f",
+        "{connection_file}",
+    ]
+    assert spec["display_name"] == (display_name or "Python (meta-kernel debugger)")
+    assert spec["language"] == "python"
+    assert spec["metadata"]["debugger"] is True
+    assert spec["interrupt_mode"] == "message"
+    for size in (32, 64):
+        logo = (path / f"logo-{size}x{size}.png").read_bytes()
+        assert logo[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(logo[16:20], "big") == size  # IHDR width
+        assert int.from_bytes(logo[20:24], "big") == size  # IHDR height
+    return spec
+
+
+def jupyter_kernelspecs(prefix: Path) -> dict:
+    env = dict(os.environ, JUPYTER_PATH=str(prefix / "share" / "jupyter"))
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(out.stdout)["kernelspecs"]
+
+
+def test_repo_kernelspec_matches_package_resources():
+    for name in ("kernel.json", "logo-32x32.png", "logo-64x64.png"):
+        assert (REPO / "kernelspec" / name).read_bytes() == (
+            kernelspec.RESOURCES / name
+        ).read_bytes()
+    spec = json.loads((REPO / "kernelspec" / "kernel.json").read_text())
+    assert spec["argv"][0] == "python"
+
+
+def test_install_function(tmp_path):
+    dest = Path(kernelspec.install(prefix=str(tmp_path)))
+    assert dest == tmp_path / "share" / "jupyter" / "kernels" / "metakernel_dbg"
+    check_spec_dir(dest)
+    specs = jupyter_kernelspecs(tmp_path)
+    assert "metakernel_dbg" in specs
+    assert Path(specs["metakernel_dbg"]["resource_dir"]) == dest
+    listed = specs["metakernel_dbg"]["spec"]
+    assert listed["display_name"] == "Python (meta-kernel debugger)"
+    assert listed["metadata"]["debugger"] is True
+    assert listed["argv"][0] == sys.executable
+
+
+def test_install_from_args_name_and_display_name(tmp_path):
+    import argparse
+
+    parser = kernelspec.add_install_arguments(argparse.ArgumentParser())
+    ns = parser.parse_args(["--prefix", str(tmp_path), "--name", "mkd-test"])
+    dest = Path(kernelspec.install_from_args(ns))
+    # like ipykernel: a non-default --name also becomes the display name
+    check_spec_dir(dest, name="mkd-test", display_name="mkd-test")
+
+    ns = parser.parse_args(
+        ["--prefix", str(tmp_path), "--name", "mkd-test2", "--display-name", "Meta Debug"]
+    )
+    dest = Path(kernelspec.install_from_args(ns))
+    check_spec_dir(dest, name="mkd-test2", display_name="Meta Debug")
+    assert {"mkd-test", "mkd-test2"} <= set(jupyter_kernelspecs(tmp_path))
+
+
+def test_install_argument_parsing():
+    import argparse
+
+    parser = kernelspec.add_install_arguments(argparse.ArgumentParser())
+    ns = parser.parse_args([])
+    assert (ns.user, ns.sys_prefix, ns.prefix, ns.name, ns.display_name) == (
+        False,
+        False,
+        None,
+        "metakernel_dbg",
+        None,
+    )
+    assert parser.parse_args(["--sys-prefix"]).sys_prefix is True
+    assert parser.parse_args(["--user"]).user is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--user", "--prefix", "/tmp/x"])
+    with pytest.raises(ValueError):
+        kernelspec.install(user=True, prefix="/tmp/x")
+
+
+def test_install_sys_prefix(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    dest = Path(kernelspec.install(sys_prefix=True))
+    assert dest == tmp_path / "share" / "jupyter" / "kernels" / "metakernel_dbg"
+    check_spec_dir(dest)
+
+
+@pytest.mark.skipif(not HAS_CLI, reason="metakernel_dbg/cli.py not written yet")
+def test_install_cli(tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-m", "metakernel_dbg", "install", "--prefix", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    dest = tmp_path / "share" / "jupyter" / "kernels" / "metakernel_dbg"
+    assert f"Installed kernelspec metakernel_dbg in {dest}" in out.stdout
+    check_spec_dir(dest)
+    assert "metakernel_dbg" in jupyter_kernelspecs(tmp_path)
