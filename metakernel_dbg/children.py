@@ -144,14 +144,19 @@ class ChildKernel:
         if self.km and await self.km.is_alive():
             await self.km.interrupt_kernel()
 
+    def fail_pending(self, exc: BaseException) -> None:
+        """The kernel is gone: every request still waiting for a reply fails with exc."""
+        for fut in list(self._replies.values()):
+            if not fut.done():
+                fut.set_exception(exc)
+        self._replies.clear()
+
     async def shutdown(self, now: bool = False) -> None:
         """End the kernel and everything it spawned (debugpy adapters included)."""
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
-        for fut in self._replies.values():
-            if not fut.done():
-                fut.set_exception(ConnectionError(f"{self.label} shut down"))
+        self.fail_pending(ConnectionError(f"{self.label} shut down"))
         if self.kc is not None:
             self.kc.stop_channels()
         if self.km is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .children import ChildKernel
-from .errors import KernelStartError, MetaKernelError, from_reply
+from .errors import KernelDiedError, KernelStartError, MetaKernelError, from_reply
 from .functions import FunctionDef
 from .router import Limits, Render, Router
 from .trace import Trace
@@ -37,6 +37,7 @@ class EngineConfig:
     transport: str = "auto"
     max_depth: int = 32
     max_calls: int = 0
+    call_timeout: float | None = None
     start_concurrency: int = max(1, os.cpu_count() or 1)
 
 
@@ -73,13 +74,19 @@ class Engine:
         self.functions: dict[str, FunctionDef] = {}
         self.instances: dict[str, list[Instance]] = {}
         self.main: Instance | None = None
-        self.router = Router(self.workdir, self, Limits(self.config.max_depth,
-                                                         self.config.max_calls))
+        self.router = Router(
+            self.workdir,
+            self,
+            Limits(
+                self.config.max_depth, self.config.max_calls, call_timeout=self.config.call_timeout
+            ),
+        )
         self._ids = itertools.count(1)
         self._start_gate: asyncio.Semaphore | None = None
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="mkdbg-engine",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="mkdbg-engine", daemon=True
+        )
         #: listeners told when the live call stack changes (debugger, console)
         self.stack_listeners: list[Callable[[], None]] = []
 
@@ -96,8 +103,9 @@ class Engine:
 
     async def _start(self) -> None:
         self._start_gate = asyncio.Semaphore(self.config.start_concurrency)
+        self._monitor = asyncio.create_task(self._watch_children())
         if self.config.main_kernel:
-            self.main = await self.start_instance(None, self.config.main_kernel)
+            await self._start_main()
 
     async def main_kernel(self) -> Instance:
         """The main kernel, once started (raises the start error if it failed)."""
@@ -125,10 +133,59 @@ class Engine:
         shutil.rmtree(self.workdir, ignore_errors=True)
         shutil.rmtree(self.cell_dir, ignore_errors=True)
 
+    def all_instances(self) -> list[Instance]:
+        found = [i for group in self.instances.values() for i in group]
+        return found + ([self.main] if self.main else [])
+
+    async def _watch_children(self) -> None:
+        """Notice children that die (signal, exit): fail what they serve, forget them."""
+        while True:
+            await asyncio.sleep(0.1)
+            for inst in self.all_instances():
+                if inst.child.km is not None and not await inst.child.is_alive():
+                    await self._on_death(inst)
+
+    async def _on_death(self, inst: Instance) -> None:
+        how = await inst.child.poll_exit()
+        status = await inst.child.exit_info()
+        message = f"{inst.child.label} {how}"
+        self._forget(inst)
+        inst.child.fail_pending(KernelDiedError(message))
+        failure = {
+            "kind": "died",
+            "message": message,
+            "exit": {
+                "signal": status.get("signal"),
+                "exit_code": status.get("exit_code"),
+                "last_output": inst.child.last_output(),
+            },
+        }
+        self.router.post(lambda: self.router.fail_calls_served_by(inst.instance_id, failure))
+        self.frontend.publish("stream", {"name": "stderr", "text": f"[metakernel_dbg] {message}\n"})
+        await inst.child.shutdown(now=True)
+
+    def _forget(self, inst: Instance) -> None:
+        if inst is self.main:
+            self.main = None
+            self._ready = self.submit(self._start_main())
+        elif inst.function is not None and inst in self.instances.get(inst.function, []):
+            self.instances[inst.function].remove(inst)
+
+    async def _start_main(self) -> None:
+        self.main = await self.start_instance(None, self.config.main_kernel or "python3")
+
+    def replace_instance(self, instance: Instance) -> None:
+        """Router hook: a kernel is stuck (timed out); kill it, the next call gets a new one."""
+
+        def kill() -> None:
+            self._forget(instance)
+            self.loop.create_task(instance.child.shutdown(now=True))
+
+        self.loop.call_soon_threadsafe(kill)
+
     async def _shutdown_all(self) -> None:
-        everything = [i for group in self.instances.values() for i in group]
-        if self.main:
-            everything.append(self.main)
+        self._monitor.cancel()
+        everything = self.all_instances()
         await asyncio.gather(*(i.child.shutdown(now=True) for i in everything))
         self.instances.clear()
         self.main = None
@@ -144,9 +201,12 @@ class Engine:
         self.router.add_instance(instance)
         role = "function" if fdef else "main"
         key = self.router.key_for(instance_id).hex()
-        await self._run(instance, "import metakernel_dbg.runtime as _mkdbg_rt\n"
-                        f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
-                        f"{key!r}, {role!r}, {self.cell_dir!r})")
+        await self._run(
+            instance,
+            "import metakernel_dbg.runtime as _mkdbg_rt\n"
+            f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
+            f"{key!r}, {role!r}, {self.cell_dir!r})",
+        )
         if fdef is not None:
             await self.define_in(instance, fdef)
         return instance
@@ -159,8 +219,9 @@ class Engine:
             child = ChildKernel(instance_id, spec, function, self.workdir)
             try:
                 async with self._start_gate:
-                    await child.start(self._child_env(), self.config.start_timeout,
-                                      self.config.transport)
+                    await child.start(
+                        self._child_env(), self.config.start_timeout, self.config.transport
+                    )
                 return child
             except KernelStartError as exc:
                 if attempt >= attempts or "no such kernelspec" in str(exc):
@@ -180,8 +241,9 @@ class Engine:
             )
 
     async def define_in(self, instance: Instance, fdef: FunctionDef) -> None:
-        await self._run(instance, "_mkdbg_rt.define("
-                        f"{fdef.name!r}, {fdef.source!r}, {fdef.filename!r})")
+        await self._run(
+            instance, f"_mkdbg_rt.define({fdef.name!r}, {fdef.source!r}, {fdef.filename!r})"
+        )
         instance.definition = fdef
 
     async def define(self, fdef: FunctionDef) -> Instance:
@@ -241,10 +303,18 @@ class Engine:
 
     def start_serving(self, instance: Instance) -> None:
         def send() -> None:
-            msg_id = instance.child.send("execute_request", {
-                "code": "_mkdbg_rt.serve()", "silent": True, "store_history": False,
-                "allow_stdin": False, "user_expressions": {}})
+            msg_id = instance.child.send(
+                "execute_request",
+                {
+                    "code": "_mkdbg_rt.serve()",
+                    "silent": True,
+                    "store_history": False,
+                    "allow_stdin": False,
+                    "user_expressions": {},
+                },
+            )
             instance.serve_reply = instance.child.expect_reply(msg_id)
+            instance.serve_reply.add_done_callback(_consume)
 
         self.loop.call_soon_threadsafe(send)
 
@@ -257,15 +327,22 @@ class Engine:
 
     # -- renders ------------------------------------------------------------------------
     async def begin_render(self, root_function: str, kernel: dict[str, Any]) -> None:
-        await asyncio.wrap_future(self.router.call_soon(
-            lambda: self.router.begin_render({"function": root_function, "kernel": kernel})))
+        await asyncio.wrap_future(
+            self.router.call_soon(
+                lambda: self.router.begin_render({"function": root_function, "kernel": kernel})
+            )
+        )
 
     async def end_render(self) -> Render | None:
         """Close the render: stop serve loops so function kernels are idle again."""
         render = await asyncio.wrap_future(self.router.call_soon(self.router.end_render))
         if render is not None:
-            waits = [i.serve_reply for g in self.instances.values() for i in g
-                     if i.instance_id in render.serving and i.serve_reply is not None]
+            waits = [
+                i.serve_reply
+                for g in self.instances.values()
+                for i in g
+                if i.instance_id in render.serving and i.serve_reply is not None
+            ]
             if waits:
                 await asyncio.wait(waits, timeout=10)
         return render
@@ -273,8 +350,9 @@ class Engine:
     async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """A top-level call made by the engine itself (Session.call, the CLI)."""
         fut: Future = Future()
-        self.router.post(lambda: self.router.start_call("", None, name, args, kwargs, None,
-                                                        future=fut))
+        self.router.post(
+            lambda: self.router.start_call("", None, name, args, kwargs, None, future=fut)
+        )
         reply = await asyncio.wrap_future(fut)
         if reply["k"] == "return":
             return reply.get("value")
@@ -283,10 +361,15 @@ class Engine:
     async def failure_trace(self, render: Render, exc: BaseException) -> Trace:
         """Close a failed engine-level render into its trace (root error links the child)."""
         root = render.root
-        root.update(status="error", error={
-            "type": getattr(exc, "remote_type", type(exc).__name__),
-            "message": getattr(exc, "remote_message", str(exc)),
-            "frames": [], "propagated_from": getattr(exc, "span_id", None) or None})
+        root.update(
+            status="error",
+            error={
+                "type": getattr(exc, "remote_type", type(exc).__name__),
+                "message": getattr(exc, "remote_message", str(exc)),
+                "frames": [],
+                "propagated_from": getattr(exc, "span_id", None) or None,
+            },
+        )
         trace = render.trace()
         self.router.last_failure = trace
         return trace
@@ -302,7 +385,17 @@ class Engine:
     def describe_functions(self) -> list[dict[str, Any]]:
         """Rows for `%functions`: name, kernelspec, source, live instances."""
         return [
-            {"name": name, "kernel": fdef.kernel, "source": fdef.filename,
-             "instances": [i.child.label for i in self.instances.get(name, [])]}
+            {
+                "name": name,
+                "kernel": fdef.kernel,
+                "source": fdef.filename,
+                "instances": [i.child.label for i in self.instances.get(name, [])],
+            }
             for name, fdef in sorted(self.functions.items())
         ]
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    """A serve loop's reply may fail (kernel gone); that is reported elsewhere."""
+    if not fut.cancelled():
+        fut.exception()

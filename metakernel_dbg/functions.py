@@ -74,16 +74,17 @@ def check_source(name: str, source: str, where: str) -> None:
     try:
         tree = ast.parse(source, filename=where)
     except SyntaxError as exc:
-        raise DefinitionError(f"SyntaxError in {where}: {exc.msg} (line {exc.lineno})",
-                              exc.lineno) from None
+        raise DefinitionError(
+            f"SyntaxError in {where}: {exc.msg} (line {exc.lineno})", exc.lineno
+        ) from None
     defined = {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     if name not in defined:
-        raise DefinitionError(f"{where} must define 'def {name}(...)'; it defines "
-                              f"{', '.join(sorted(defined)) or 'no function'}")
+        raise DefinitionError(
+            f"{where} must define 'def {name}(...)'; it defines "
+            f"{', '.join(sorted(defined)) or 'no function'}"
+        )
 
 
 def load_file(path: str) -> FunctionDef:

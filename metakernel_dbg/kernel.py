@@ -24,8 +24,13 @@ from . import __version__
 from .engine import Engine, EngineConfig
 from .magics import MagicError, run_magic
 
-_RELAYED_SHELL = ("complete_request", "inspect_request", "is_complete_request",
-                  "history_request", "comm_info_request")
+_RELAYED_SHELL = (
+    "complete_request",
+    "inspect_request",
+    "is_complete_request",
+    "history_request",
+    "comm_info_request",
+)
 
 
 class MetaKernel(Kernel):
@@ -33,8 +38,10 @@ class MetaKernel(Kernel):
 
     implementation = "metakernel_dbg"
     implementation_version = __version__
-    banner = (f"metakernel_dbg {__version__}: Python (meta-kernel debugger); "
-              "%%function NAME defines a function in its own kernel, call(NAME, ...) calls it")
+    banner = (
+        f"metakernel_dbg {__version__}: Python (meta-kernel debugger); "
+        "%%function NAME defines a function in its own kernel, call(NAME, ...) calls it"
+    )
     language_info = {
         "name": "python",
         "version": sys.version.split()[0],
@@ -45,8 +52,9 @@ class MetaKernel(Kernel):
         "file_extension": ".py",
     }
 
-    main_kernel = Unicode("python3", help="kernelspec of the main kernel running plain cells"
-                          ).tag(config=True)
+    main_kernel = Unicode("python3", help="kernelspec of the main kernel running plain cells").tag(
+        config=True
+    )
     max_depth = Integer(32, help="maximum call depth across kernels").tag(config=True)
     max_calls = Integer(0, help="maximum calls per render (0: unlimited)").tag(config=True)
     start_timeout = Integer(60, help="seconds a child kernel may take to start").tag(config=True)
@@ -58,9 +66,15 @@ class MetaKernel(Kernel):
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = self._relay_comm
         self._render_parent: dict[str, Any] = {}
-        self.engine = Engine(self, EngineConfig(
-            main_kernel=self.main_kernel, max_depth=self.max_depth, max_calls=self.max_calls,
-            start_timeout=float(self.start_timeout)))
+        self.engine = Engine(
+            self,
+            EngineConfig(
+                main_kernel=self.main_kernel,
+                max_depth=self.max_depth,
+                max_calls=self.max_calls,
+                start_timeout=float(self.start_timeout),
+            ),
+        )
         self.engine.start()
         atexit.register(self.engine.close)
 
@@ -72,11 +86,23 @@ class MetaKernel(Kernel):
         return info
 
     # -- output to the frontend (any thread) ----------------------------------------------
-    def publish(self, msg_type: str, content: dict[str, Any],
-                metadata: dict[str, Any] | None = None, buffers: list | None = None) -> None:
+    def publish(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        buffers: list | None = None,
+    ) -> None:
         """Publish on IOPub as output of the request being executed."""
-        self.session.send(self.iopub_socket, msg_type, content, parent=self._render_parent,
-                          metadata=metadata, buffers=buffers, ident=self._topic(msg_type))
+        self.session.send(
+            self.iopub_socket,
+            msg_type,
+            content,
+            parent=self._render_parent,
+            metadata=metadata,
+            buffers=buffers,
+            ident=self._topic(msg_type),
+        )
 
     def _relay_output(self, msg: dict[str, Any]) -> None:
         """IOPub of the main kernel, as the meta-kernel's own output."""
@@ -89,43 +115,71 @@ class MetaKernel(Kernel):
         self.publish(msg_type, content, msg.get("metadata"), msg.get("buffers"))
 
     # -- execution ---------------------------------------------------------------------
-    async def do_execute(self, code: str, silent: bool, store_history: bool = True,
-                         user_expressions: dict | None = None, allow_stdin: bool = False,
-                         *, cell_meta: dict | None = None, cell_id: str | None = None,
-                         ) -> dict[str, Any]:
+    async def do_execute(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict | None = None,
+        allow_stdin: bool = False,
+        *,
+        cell_meta: dict | None = None,
+        cell_id: str | None = None,
+    ) -> dict[str, Any]:
         self._render_parent = self.get_parent("shell")
         try:
             handled = await run_magic(self, code)
         except MagicError as exc:
             return self._error_reply(exc.ename, str(exc), exc.traceback_lines)
         except Exception as exc:  # noqa: BLE001 - shown in the cell like a Python error
-            return self._error_reply(type(exc).__name__, str(exc),
-                                     traceback.format_exception_only(exc))
+            return self._error_reply(
+                type(exc).__name__, str(exc), traceback.format_exception_only(exc)
+            )
         if handled is not None:
-            return {"status": "ok", "execution_count": self.execution_count,
-                    "payload": [], "user_expressions": {}}
-        return await self.run_in_main(code, silent, store_history, user_expressions or {},
-                                      allow_stdin)
+            return {
+                "status": "ok",
+                "execution_count": self.execution_count,
+                "payload": [],
+                "user_expressions": {},
+            }
+        return await self.run_in_main(
+            code, silent, store_history, user_expressions or {}, allow_stdin
+        )
 
-    async def run_in_main(self, code: str, silent: bool, store_history: bool,
-                          user_expressions: dict, allow_stdin: bool) -> dict[str, Any]:
+    async def run_in_main(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool,
+        user_expressions: dict,
+        allow_stdin: bool,
+    ) -> dict[str, Any]:
         """Run a plain cell in the main kernel as one render."""
         engine = self.engine
         main = await engine.run(engine.main_kernel())
         ident = self._get_shell_context_var(self._shell_parent_ident)
         parent = self._render_parent
-        content = {"code": code, "silent": silent, "store_history": store_history,
-                   "user_expressions": user_expressions, "allow_stdin": allow_stdin,
-                   "stop_on_error": True}
+        content = {
+            "code": code,
+            "silent": silent,
+            "store_history": store_history,
+            "user_expressions": user_expressions,
+            "allow_stdin": allow_stdin,
+            "stop_on_error": True,
+        }
 
         def on_stdin(msg: dict[str, Any]) -> None:
-            threading.Thread(target=self._answer_input, args=(main, msg, ident, parent),
-                             daemon=True).start()
+            threading.Thread(
+                target=self._answer_input, args=(main, msg, ident, parent), daemon=True
+            ).start()
 
         await engine.run(engine.begin_render("<module>", main.kernel_info()))
         try:
-            reply = await engine.run(main.child.request(
-                "execute_request", content, on_iopub=self._relay_output, on_stdin=on_stdin))
+            reply = await engine.run(
+                main.child.request(
+                    "execute_request", content, on_iopub=self._relay_output, on_stdin=on_stdin
+                )
+            )
         finally:
             await engine.run(engine.end_render())
         result = dict(reply["content"])
@@ -136,8 +190,9 @@ class MetaKernel(Kernel):
         """Ask the frontend on our stdin channel; hand the answer to the main kernel."""
         request = msg["content"]
         try:
-            value = self._input_request(request.get("prompt", ""), ident, parent,
-                                        password=request.get("password", False))
+            value = self._input_request(
+                request.get("prompt", ""), ident, parent, password=request.get("password", False)
+            )
         except (EOFError, KeyboardInterrupt):
             value = "\x04"
         self.engine.loop.call_soon_threadsafe(main.child.input_reply, value)
@@ -157,8 +212,12 @@ class MetaKernel(Kernel):
             reply = await self.engine.run(main.child.request(msg_type, parent["content"]))
             content = reply["content"]
         except Exception as exc:  # noqa: BLE001 - the frontend gets an error reply
-            content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc),
-                       "traceback": []}
+            content = {
+                "status": "error",
+                "ename": type(exc).__name__,
+                "evalue": str(exc),
+                "traceback": [],
+            }
         self.session.send(stream, reply_type, content, parent, ident)
 
     async def _relay_comm(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
@@ -167,7 +226,8 @@ class MetaKernel(Kernel):
         self._render_parent = parent
         main.child.on_stray_iopub = self._relay_output
         self.engine.loop.call_soon_threadsafe(
-            main.child.send, parent["header"]["msg_type"], parent["content"])
+            main.child.send, parent["header"]["msg_type"], parent["content"]
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
@@ -176,8 +236,12 @@ class MetaKernel(Kernel):
         try:
             await self.engine.run(self.engine.interrupt())
         except Exception as exc:  # noqa: BLE001
-            content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc),
-                       "traceback": []}
+            content = {
+                "status": "error",
+                "ename": type(exc).__name__,
+                "evalue": str(exc),
+                "traceback": [],
+            }
         self.session.send(stream, "interrupt_reply", content, parent, ident=ident)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from .functions import DefinitionError, load_directory, parse_function_cell
 class MagicError(Exception):
     """A magic that failed; shown in the cell as `ename: message`."""
 
-    def __init__(self, message: str, ename: str = "UsageError",
-                 traceback_lines: list[str] | None = None) -> None:
+    def __init__(
+        self, message: str, ename: str = "UsageError", traceback_lines: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.ename = ename
         self.traceback_lines = traceback_lines or [f"{ename}: {message}"]
@@ -68,9 +69,13 @@ async def define_function(kernel: Any, cell: str) -> None:
     except DefinitionError as exc:
         raise _definition_error(exc) from None
     instance = await engine.run(engine.define(fdef))
-    kernel.publish("stream", {"name": "stdout", "text":
-                              f"{fdef.name} defined in kernel {fdef.kernel} "
-                              f"(pid {instance.child.pid})\n"})
+    kernel.publish(
+        "stream",
+        {
+            "name": "stdout",
+            "text": f"{fdef.name} defined in kernel {fdef.kernel} (pid {instance.child.pid})\n",
+        },
+    )
 
 
 @line_magic("functions")
@@ -100,6 +105,8 @@ async def load_functions(kernel: Any, words: list[str], rest: str) -> None:
         raise _definition_error(exc) from None
     engine = kernel.engine
     instances = await engine.run(engine.define_many(fdefs))
-    text = "".join(f"{f.name} defined in kernel {f.kernel} (pid {i.child.pid})\n"
-                   for f, i in zip(fdefs, instances, strict=True))
+    text = "".join(
+        f"{f.name} defined in kernel {f.kernel} (pid {i.child.pid})\n"
+        for f, i in zip(fdefs, instances, strict=True)
+    )
     kernel.publish("stream", {"name": "stdout", "text": text})

@@ -23,6 +23,7 @@ from .callplane import DEFAULT_MAX_MESSAGE, Channel, child_key
 from .trace import Trace, cap_json, cap_text, new_span_id, new_trace_id
 
 _STREAM_CAP = 64 * 1024
+_TIMEOUT_GRACE = 5.0  # seconds callers get to unwind after a timeout
 #: kernel of a span whose instance is not known yet (or failed to start)
 NO_KERNEL = {"spec": "", "kernel_id": "", "pid": None, "host": ""}
 
@@ -42,6 +43,7 @@ class EngineHooks(Protocol):
     """Services the engine provides to the router (all called on the router thread)."""
 
     def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None: ...
+    def replace_instance(self, instance: Any) -> None: ...
     def start_serving(self, instance: Any) -> None: ...
     def known_functions(self) -> list[str]: ...
     def publish_output(self, name: str, text: str) -> None: ...
@@ -60,6 +62,7 @@ class Level:
     abandoned: bool = False
     future: Future | None = None
     stop_on_entry: bool = False
+    deadline: float | None = None  # time.monotonic() after which the call times out
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Limits:
     max_depth: int = 32
     max_calls: int = 0  # per render; 0 = unlimited
     max_message: int = DEFAULT_MAX_MESSAGE
+    call_timeout: float | None = None  # seconds per call; None = wait forever
 
 
 @dataclass
@@ -155,7 +159,8 @@ class Router:
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self._wake_rx, zmq.POLLIN)
         while not self._stopping:
-            events = dict(poller.poll())
+            events = dict(poller.poll(self._next_timeout_ms()))
+            self._expire_deadlines()
             if self.sock in events:
                 for _ in range(64):
                     try:
@@ -171,6 +176,40 @@ class Router:
                         break
                 while self._posted:
                     self._posted.popleft()()
+
+    def _next_timeout_ms(self) -> int | None:
+        deadlines = (
+            [lvl.deadline for lvl in self.render.stack if lvl.deadline] if self.render else []
+        )
+        if not deadlines:
+            return None
+        return max(0, int((min(deadlines) - time.monotonic()) * 1000) + 1)
+
+    def _expire_deadlines(self) -> None:
+        """A call ran past its timeout: fail the innermost call (the one actually running)
+        and replace its kernel; the failure then unwinds the callers like any error."""
+        render = self.render
+        if render is None or not render.stack:
+            return
+        now = time.monotonic()
+        if not any(lvl.deadline is not None and now >= lvl.deadline for lvl in render.stack):
+            return
+        level = render.stack[-1]
+        for other in render.stack:
+            other.deadline = now + _TIMEOUT_GRACE
+        inst = level.callee
+        where = inst.child.label if inst is not None else level.span["function"]
+        self._callee_failed(
+            level,
+            {
+                "kind": "timeout",
+                "message": f"{where} did not return within {self.limits.call_timeout:g} s",
+            },
+        )
+        if inst is not None:
+            inst.serving = False
+            render.serving.discard(inst.instance_id)
+            self.hooks.replace_instance(inst)
 
     # -- instances ----------------------------------------------------------------------
     def key_for(self, instance_id: str) -> bytes:
@@ -249,11 +288,27 @@ class Router:
             handler(sender, msg)
 
     def _on_call(self, sender: str, msg: dict[str, Any]) -> None:
-        self.start_call(sender, msg.get("id"), msg.get("fn"), msg.get("args", []),
-                        msg.get("kwargs", {}), msg.get("site"), bool(msg.get("entry")))
+        self.start_call(
+            sender,
+            msg.get("id"),
+            msg.get("fn"),
+            msg.get("args", []),
+            msg.get("kwargs", {}),
+            msg.get("site"),
+            bool(msg.get("entry")),
+        )
 
-    def start_call(self, caller, caller_call_id, fn, args, kwargs, site, entry=False,
-                   future: Future | None = None) -> None:
+    def start_call(
+        self,
+        caller,
+        caller_call_id,
+        fn,
+        args,
+        kwargs,
+        site,
+        entry=False,
+        future: Future | None = None,
+    ) -> None:
         """Route a call to an idle instance of `fn`, starting one if needed."""
         render = self.render
         if render is None:  # a call outside any render (e.g. from a definition cell)
@@ -269,6 +324,8 @@ class Router:
         span = self._span(fn, dict(NO_KERNEL), parent["span_id"], args, kwargs, site)
         level = Level(span, caller, caller_call_id, future=future, stop_on_entry=entry)
         level.call_id = next(self._call_ids)
+        if self.limits.call_timeout:
+            level.deadline = time.monotonic() + self.limits.call_timeout
         render.stack.append(level)
         render.spans[span["span_id"]] = span
         busy = {lvl.callee.instance_id for lvl in render.stack if lvl.callee is not None}
@@ -277,15 +334,22 @@ class Router:
     def _refuse(self, render: Render, fn: Any) -> dict[str, Any] | None:
         if not isinstance(fn, str) or fn not in self.hooks.known_functions():
             known = ", ".join(sorted(self.hooks.known_functions())) or "(none)"
-            return {"kind": "unknown_function",
-                    "message": f"no function named {fn!r}; known functions: {known}"}
+            return {
+                "kind": "unknown_function",
+                "message": f"no function named {fn!r}; known functions: {known}",
+            }
         if len(render.stack) >= self.limits.max_depth:
             chain = " -> ".join(str(lvl.span["function"]) for lvl in render.stack)
-            return {"kind": "depth", "message": f"call depth limit {self.limits.max_depth} "
-                    f"reached calling {fn!r} (stack: {chain})"}
+            return {
+                "kind": "depth",
+                "message": f"call depth limit {self.limits.max_depth} "
+                f"reached calling {fn!r} (stack: {chain})",
+            }
         if self.limits.max_calls and render.calls >= self.limits.max_calls:
-            return {"kind": "budget",
-                    "message": f"call budget of {self.limits.max_calls} calls per render used up"}
+            return {
+                "kind": "budget",
+                "message": f"call budget of {self.limits.max_calls} calls per render used up",
+            }
         return None
 
     def _dispatch(self, level: Level, args, kwargs, result: Any) -> None:
@@ -295,11 +359,17 @@ class Router:
             return
         if isinstance(result, BaseException):
             render.stack.remove(level)
-            level.span.update(status="error", end_ns=time.time_ns(),
-                              error={"type": type(result).__name__, "message": str(result),
-                                     "frames": []})
-            self._fail(level.caller, level.caller_call_id, level.future,
-                       {"kind": "start", "message": str(result), "span": level.span["span_id"]})
+            level.span.update(
+                status="error",
+                end_ns=time.time_ns(),
+                error={"type": type(result).__name__, "message": str(result), "frames": []},
+            )
+            self._fail(
+                level.caller,
+                level.caller_call_id,
+                level.future,
+                {"kind": "start", "message": str(result), "span": level.span["span_id"]},
+            )
             return
         inst = result
         inst.busy = True
@@ -309,11 +379,19 @@ class Router:
             inst.serving = True
             render.serving.add(inst.instance_id)
             self.hooks.start_serving(inst)
-        msg = {"k": "call", "id": level.call_id, "fn": level.span["function"], "args": args,
-               "kwargs": kwargs, "span": level.span["span_id"], "entry": level.stop_on_entry}
+        msg = {
+            "k": "call",
+            "id": level.call_id,
+            "fn": level.span["function"],
+            "args": args,
+            "kwargs": kwargs,
+            "span": level.span["span_id"],
+            "entry": level.stop_on_entry,
+        }
         if not self.send(inst.instance_id, msg):
-            self._callee_failed(level, {"kind": "died",
-                                        "message": f"{inst.function} kernel is unreachable"})
+            self._callee_failed(
+                level, {"kind": "died", "message": f"{inst.function} kernel is unreachable"}
+            )
         self.hooks.on_render_changed()
 
     def _current_span(self, instance_id: str) -> dict[str, Any]:
@@ -328,8 +406,11 @@ class Router:
         if self.render is None:
             return None
         for level in reversed(self.render.stack):
-            if (level.callee is not None and level.callee.instance_id == instance_id
-                    and level.call_id == call_id):
+            if (
+                level.callee is not None
+                and level.callee.instance_id == instance_id
+                and level.call_id == call_id
+            ):
                 return level
         return None
 
@@ -357,8 +438,11 @@ class Router:
         assert self.render is not None
         span = level.span
         self._pop(level)
-        error = failure.get("error") or {"type": _KIND_TYPES.get(failure["kind"], "Error"),
-                                         "message": failure.get("message", ""), "frames": []}
+        error = failure.get("error") or {
+            "type": _KIND_TYPES.get(failure["kind"], "Error"),
+            "message": failure.get("message", ""),
+            "frames": [],
+        }
         span.update(status="error", end_ns=time.time_ns(), error=error)
         if failure.get("exit"):
             span["exit"] = failure["exit"]
@@ -366,12 +450,23 @@ class Router:
             span["timed_out"] = True
         child = self.render.spans.get(error.get("propagated_from") or "")
         origin = child.get("origin") if child else None
-        span["origin"] = origin or {"function": span["function"], "kernel": span["kernel"],
-                                    "type": error.get("type"), "message": error.get("message")}
-        reply = {"k": "error", "id": level.caller_call_id, "kind": failure["kind"],
-                 "message": failure.get("message", error.get("message")),
-                 "function": span["function"], "kernel": span["kernel"], "error": error,
-                 "span": span["span_id"], "origin": span["origin"]}
+        span["origin"] = origin or {
+            "function": span["function"],
+            "kernel": span["kernel"],
+            "type": error.get("type"),
+            "message": error.get("message"),
+        }
+        reply = {
+            "k": "error",
+            "id": level.caller_call_id,
+            "kind": failure["kind"],
+            "message": failure.get("message", error.get("message")),
+            "function": span["function"],
+            "kernel": span["kernel"],
+            "error": error,
+            "span": span["span_id"],
+            "origin": span["origin"],
+        }
         self._deliver(level, reply)
 
     def _pop(self, level: Level) -> None:

@@ -231,6 +231,7 @@ class _Runtime:
         reply: dict[str, Any] = {"k": "error", "id": call_id, "error": error}
         if isinstance(exc, RemoteError):
             error["type"], error["message"] = exc.remote_type, exc.remote_message
+        if getattr(exc, "span_id", None):  # failed in a callee: link to its span
             reply["propagated_from"] = exc.span_id
         return reply
 
@@ -270,8 +271,11 @@ def describe_error(exc: BaseException) -> dict[str, Any]:
     for frame in error["frames"]:
         if frame["function"] == "<module>":
             names = _user_ns()
-            frame["locals"] = {k: v for k, v in frame["locals"].items()
-                               if k in names and is_user_variable(k, names[k])}
+            frame["locals"] = {
+                k: v
+                for k, v in frame["locals"].items()
+                if k in names and is_user_variable(k, names[k])
+            }
     return error
 
 

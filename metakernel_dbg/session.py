@@ -86,8 +86,13 @@ def _config(kw: dict[str, Any]) -> EngineConfig:
 class Session:
     """Blocking API: `with Session() as s: s.load_directory(DIR); s.call(NAME, *args)`."""
 
-    def __init__(self, *, stdout: TextIO | None = sys.stdout, stderr: TextIO | None = sys.stderr,
-                 **config: Any) -> None:
+    def __init__(
+        self,
+        *,
+        stdout: TextIO | None = sys.stdout,
+        stderr: TextIO | None = sys.stderr,
+        **config: Any,
+    ) -> None:
         self._core = _Core(_config(config), stdout, stderr)
 
     def __enter__(self) -> Session:
@@ -123,8 +128,13 @@ class Session:
 class AsyncSession:
     """asyncio twin of Session: `async with AsyncSession() as s: await s.call(...)`."""
 
-    def __init__(self, *, stdout: TextIO | None = sys.stdout, stderr: TextIO | None = sys.stderr,
-                 **config: Any) -> None:
+    def __init__(
+        self,
+        *,
+        stdout: TextIO | None = sys.stdout,
+        stderr: TextIO | None = sys.stderr,
+        **config: Any,
+    ) -> None:
         self._core = _Core(_config(config), stdout, stderr)
 
     async def __aenter__(self) -> AsyncSession:

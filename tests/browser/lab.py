@@ -654,12 +654,12 @@ def run_all(page: Any, timeout: float = UI_TIMEOUT) -> None:
 
 
 def wait_until_done(page: Any, timeout: float = KERNEL_TIMEOUT) -> None:
-    """Wait until no cell of the current notebook is running/queued and the kernel is idle."""
-    from playwright.sync_api import expect
+    """Wait until no cell of the current notebook is running/queued and the kernel is idle.
 
-    panel = notebook(page)
-    expect(panel.locator(".jp-InputPrompt", has_text="[*]")).to_have_count(0, timeout=timeout)
-    wait_kernel_idle(page, timeout)
+    Raises if the debugger stops instead.
+    """
+    if wait_for_stop_or_done(page, timeout):
+        raise AssertionError(f"debugger stopped unexpectedly: {callstack_rows(page)}")
 
 
 def cell_output_text(page: Any, cell_index: int) -> str:
@@ -696,7 +696,7 @@ def enable_debugger(page: Any, timeout: float = KERNEL_TIMEOUT) -> None:
     from playwright.sync_api import expect
 
     traffic = debug_traffic(page)
-    bug = notebook(page).locator(f'jp-button.jp-DebuggerBugButton:not([aria-disabled="true"])')
+    bug = notebook(page).locator('jp-button.jp-DebuggerBugButton:not([aria-disabled="true"])')
     bug.wait_for(state="visible", timeout=timeout)  # disabled until the kernel says debugger: true
     if bug.get_attribute("aria-pressed") != "true":
         before = traffic.snapshot()
@@ -731,7 +731,8 @@ def _toggle_breakpoint(
     y = line_box["y"] + line_box["height"] / 2
     has_marker = """([gutter, y]) => [...gutter.querySelectorAll('.cm-gutterElement')].some(el => {
         const r = el.getBoundingClientRect();
-        return r.height > 0 && r.top <= y && y <= r.bottom && !!el.querySelector('.cm-breakpoint-icon');
+        return r.height > 0 && r.top <= y && y <= r.bottom
+            && !!el.querySelector('.cm-breakpoint-icon');
     })"""
     gutter_handle = gutter.element_handle(timeout=timeout)
     if page.evaluate(has_marker, [gutter_handle, y]) == want:
@@ -803,29 +804,31 @@ def wait_for_stop(page: Any, timeout: float = UI_TIMEOUT) -> list[str]:
     return callstack_rows(page)
 
 
+_STATE_JS = """([panelSel, statusSel, frameSel]) => {
+    if (document.querySelector(frameSel + ':not([data-pw-stale])')) return 'stopped';
+    const panel = document.querySelector(panelSel);
+    if (!panel) return false;
+    const running = [...panel.querySelectorAll('.jp-InputPrompt')]
+        .some(p => p.textContent.includes('[*]'));
+    const status = panel.querySelector(statusSel);
+    return !running && status && status.dataset.status === 'idle' ? 'done' : false;
+}"""
+
+
 def wait_for_stop_or_done(page: Any, timeout: float = KERNEL_TIMEOUT) -> bool:
-    """After a continue: True when the debugger stopped again, False when all cells finished."""
-    panel = notebook(page)
-    stopped = _fresh_frames(page).first
-    running = panel.locator(".jp-InputPrompt", has_text="[*]")
-    idle = panel.locator(f'{SEL_KERNEL_STATUS}[data-status="idle"]')
-    deadline = time.monotonic() + timeout / 1000
-    while True:
-        remaining = (deadline - time.monotonic()) * 1000
-        if remaining <= 0:
-            raise TimeoutError(f"neither stopped nor finished within {timeout} ms")
-        # Either a fresh call stack, or the kernel reports idle ...
-        stopped.or_(idle).first.wait_for(state="visible", timeout=remaining)
-        if stopped.is_visible():
-            wait_for_stop(page, timeout=max(remaining, 1000))
-            return True
-        # ... but idle may be the gap between two queued cells: done = nothing queued.
-        if running.count() == 0:
-            debug_traffic(page).settle(timeout=max(remaining, 1000))
-            if not stopped.is_visible():
-                return False
-        else:
-            running.first.wait_for(state="hidden", timeout=remaining)
+    """After a continue: True when the debugger stopped again, False when all cells finished.
+
+    "Finished" = no cell prompt shows ``[*]`` (running or queued) and the kernel is idle;
+    a bare "idle" is not enough because the kernel is briefly idle between queued cells.
+    """
+    state = page.wait_for_function(
+        _STATE_JS, arg=[SEL_NOTEBOOK, SEL_KERNEL_STATUS, SEL_FRAME], timeout=timeout
+    ).json_value()
+    if state == "stopped":
+        wait_for_stop(page, timeout=timeout)
+        return True
+    debug_traffic(page).settle(timeout=timeout)
+    return False
 
 
 def callstack_frames(page: Any) -> list[tuple[str, str]]:
@@ -851,9 +854,8 @@ def callstack_rows(page: Any) -> list[str]:
 
 def callstack_paths(page: Any) -> list[str | None]:
     """The source path of each Callstack row (the location's tooltip)."""
-    return [
-        row.locator(SEL_FRAME_LOCATION).get_attribute("title") for row in page.locator(SEL_FRAME).all()
-    ]
+    rows = page.locator(SEL_FRAME).all()
+    return [row.locator(SEL_FRAME_LOCATION).get_attribute("title") for row in rows]
 
 
 def selected_frame(page: Any) -> int | None:

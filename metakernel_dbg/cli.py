@@ -1,0 +1,95 @@
+"""`metakernel-dbg` (also `python -m metakernel_dbg`): install, run, bench.
+
+Exit codes of `run`: 0 success (JSON result on stdout), 1 the render failed (merged trace
+on stderr, JSON trace written if asked), 2 bad usage (one-line message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from . import kernelspec
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="metakernel-dbg", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    kernelspec.add_install_arguments(sub.add_parser("install", help="install the kernelspec"))
+    run = sub.add_parser("run", help="call FUNCTION from a function directory")
+    run.add_argument("directory", help="function directory (NAME.py defines def NAME)")
+    run.add_argument("function")
+    run.add_argument("args", nargs="*", metavar="ARG_JSON", help="arguments as JSON values")
+    run.add_argument("--trace-json", metavar="PATH", help="write the JSON trace on failure")
+    run.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="format of the trace printed on stderr",
+    )
+    run.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds a call may take (0: no timeout)"
+    )
+    bench = sub.add_parser("bench", help="measure the call plane against in-run baselines")
+    bench.add_argument("--quick", action="store_true", help="few iterations (a smoke run)")
+    bench.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    return parser
+
+
+def _usage_error(message: str) -> int:
+    print(f"metakernel-dbg: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(ns: argparse.Namespace) -> int:
+    """Load a function directory, call one function, report the result or the trace."""
+    from .functions import DefinitionError, load_directory
+    from .session import RenderError, Session
+
+    try:
+        names = [f.name for f in load_directory(ns.directory)]
+    except DefinitionError as exc:
+        return _usage_error(str(exc))
+    if ns.function not in names:
+        return _usage_error(f"unknown function {ns.function!r} (known: {', '.join(names)})")
+    args: list[Any] = []
+    for raw in ns.args:
+        try:
+            args.append(json.loads(raw))
+        except ValueError:
+            return _usage_error(f"argument is not valid JSON: {raw}")
+    timeout = ns.timeout or None
+    with Session(stdout=sys.stderr, call_timeout=timeout) as session:
+        session.load_directory(ns.directory)
+        try:
+            result = session.call(ns.function, *args)
+        except RenderError as exc:
+            trace = exc.trace
+            if ns.trace_json:
+                with open(ns.trace_json, "w", encoding="utf-8") as f:
+                    f.write(trace.to_json())
+            color = ns.format == "text" and sys.stderr.isatty()
+            print(
+                trace.to_json() if ns.format == "json" else trace.to_text(color=color),
+                file=sys.stderr,
+            )
+            return 1
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ns = _parser().parse_args(argv)
+    if ns.command == "install":
+        dest = kernelspec.install_from_args(ns)
+        print(f"Installed kernelspec {ns.name} in {dest}")
+        code = 0
+    elif ns.command == "run":
+        code = run(ns)
+    else:
+        from . import bench
+
+        code = bench.main(quick=ns.quick, json_path=ns.json)
+    sys.exit(code)
