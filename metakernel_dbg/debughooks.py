@@ -35,8 +35,11 @@ _STEPPING = _STEP_INTO | {
 _STATE_RUN, _STATE_SUSPEND = 1, 2
 
 
-def install(cell_dir: str, package_dir: str) -> None:
-    """Share the meta-kernel's cell paths and hide this package from the debugger."""
+def install(cell_dir: str, package_dir: str, serve_code: str) -> list[str]:
+    """Share the meta-kernel's cell paths; hide this package and the serve cell from debuggers.
+
+    Returns the hidden files that are not under `package_dir` (the serve cell's path).
+    """
     with contextlib.suppress(ImportError):
         import ipykernel.compiler
         import ipykernel.debugger
@@ -47,12 +50,20 @@ def install(cell_dir: str, package_dir: str) -> None:
         ipykernel.compiler.get_tmp_directory = cell_directory
         ipykernel.debugger.get_tmp_directory = cell_directory
     os.makedirs(cell_dir, exist_ok=True)
-    kernel = _kernel()
-    debugger = getattr(kernel, "debugger", None)
+    serve_cell = os.path.join(cell_dir, f"{_murmur2(serve_code)}.py")
+    debugger = getattr(_kernel(), "debugger", None)
     if debugger is not None:
-        for name in os.listdir(package_dir):
-            if name.endswith(".py"):
-                debugger.kernel_modules.append(os.path.join(package_dir, name))
+        hidden = [
+            os.path.join(package_dir, n) for n in os.listdir(package_dir) if n.endswith(".py")
+        ]
+        debugger.kernel_modules.extend([*hidden, serve_cell])
+    return [serve_cell]
+
+
+def _murmur2(code: str) -> int:
+    from ipykernel.compiler import murmur2_x86
+
+    return murmur2_x86(code, 0xC70F6907)
 
 
 def _kernel() -> Any:

@@ -24,6 +24,7 @@ from .children import ChildKernel
 from .errors import KernelDiedError, KernelStartError, MetaKernelError, from_reply
 from .functions import FunctionDef
 from .router import Limits, Render, Router
+from .runtime import SERVE_CODE
 from .trace import Trace
 
 
@@ -89,6 +90,8 @@ class Engine:
         )
         #: listeners told when the live call stack changes (debugger, console)
         self.stack_listeners: list[Callable[[], None]] = []
+        #: coroutines run for every new instance before it runs user code (debugger)
+        self.instance_hooks: list[Callable[[Instance], Coroutine[Any, Any, None]]] = []
 
     # -- thread plumbing ----------------------------------------------------------------
     def start(self) -> Future:
@@ -207,6 +210,8 @@ class Engine:
             f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
             f"{key!r}, {role!r}, {self.cell_dir!r})",
         )
+        for hook in self.instance_hooks:
+            await hook(instance)
         if fdef is not None:
             await self.define_in(instance, fdef)
         return instance
@@ -231,6 +236,8 @@ class Engine:
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+        nodelay = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nodelay")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (nodelay, env.get("PYTHONPATH")) if p)
         return env
 
     async def _run(self, instance: Instance, code: str) -> None:
@@ -306,7 +313,7 @@ class Engine:
             msg_id = instance.child.send(
                 "execute_request",
                 {
-                    "code": "_mkdbg_rt.serve()",
+                    "code": SERVE_CODE,
                     "silent": True,
                     "store_history": False,
                     "allow_stdin": False,

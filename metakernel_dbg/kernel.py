@@ -21,6 +21,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Integer, Unicode
 
 from . import __version__
+from .debugproxy import DebugProxy
 from .engine import Engine, EngineConfig
 from .magics import MagicError, run_magic
 
@@ -75,6 +76,7 @@ class MetaKernel(Kernel):
                 start_timeout=float(self.start_timeout),
             ),
         )
+        self.debug_proxy = DebugProxy(self.engine, self._publish_debug_event)
         self.engine.start()
         atexit.register(self.engine.close)
 
@@ -82,8 +84,12 @@ class MetaKernel(Kernel):
     def kernel_info(self) -> dict[str, Any]:
         info = super().kernel_info
         info["protocol_version"] = "5.3"
-        info["supported_features"] = []
+        info["supported_features"] = ["debugger"]
         return info
+
+    async def do_debug_request(self, msg: Any) -> dict[str, Any]:
+        """Every debug request is answered, on the engine loop, by the debug proxy."""
+        return await self.engine.run(self.debug_proxy.handle(msg))
 
     # -- output to the frontend (any thread) ----------------------------------------------
     def publish(

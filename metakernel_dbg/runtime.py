@@ -34,12 +34,16 @@ _OUT_FLUSH_BYTES = 8192
 _HIDDEN_GLOBALS = {"In", "Out", "exit", "quit", "get_ipython", "call", "open"}
 
 _runtime: _Runtime | None = None
+#: the cell a function kernel runs during a render; hidden from debuggers like our modules
+SERVE_CODE = "_mkdbg_rt.serve()"
+_HIDDEN_FILES: set[str] = set()
 
 
 def is_plumbing(filename: str) -> bool:
     """Frames of this package and of the kernel machinery never show in user stacks."""
     return (
-        filename.startswith(_PACKAGE_DIR)
+        filename in _HIDDEN_FILES
+        or filename.startswith(_PACKAGE_DIR)
         or f"{os.sep}site-packages{os.sep}" in filename
         or filename.startswith("<frozen")
         or filename.startswith(os.path.dirname(os.__file__))
@@ -324,7 +328,7 @@ def bootstrap(address: str, instance_id: str, key_hex: str, role: str, cell_dir:
     global _runtime
     _runtime = _Runtime(address, instance_id, bytes.fromhex(key_hex), role)
     builtins.call = call  # type: ignore[attr-defined]
-    debughooks.install(cell_dir, _PACKAGE_DIR)
+    _HIDDEN_FILES.update(debughooks.install(cell_dir, _PACKAGE_DIR, SERVE_CODE))
     if role == "main":
         _install_error_display()
     return {"pid": os.getpid(), "python": sys.version.split()[0]}

@@ -62,10 +62,10 @@ def lab_factory(tmp_path: Path) -> Iterator[Callable[..., lab.LabServer]]:
         return server
 
     yield start
+    leftovers = []
     for server in servers:
-        server.stop()
-        leftovers = [p for p in lab._descendants(server.proc.pid)]
-        assert not leftovers, f"processes survived server teardown: {leftovers}"
+        leftovers += lab.survivors(server.stop())
+    assert not leftovers, f"processes survived server teardown: {leftovers}"
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ SEL_CALLSTACK = ".jp-DebuggerCallstack"
 SEL_FRAME = ".jp-DebuggerCallstack .jp-DebuggerCallstackFrame"
 SEL_FRAME_NAME = ".jp-DebuggerCallstackFrame-name"
 SEL_FRAME_LOCATION = ".jp-DebuggerCallstackFrame-location"
-SEL_CONTINUE = '.jp-DebuggerCallstack [data-command="debugger:continue"]'
+SEL_CONTINUE = '#jp-debugger-sidebar jp-button[data-command="debugger:continue"]'
 SEL_VARIABLES_BODY = ".jp-DebuggerVariables-body"
 SEL_BREAKPOINT_GUTTER = ".cm-gutter.cm-breakpoint-gutter"
 #: The marker CodeMirror draws inside the breakpoint gutter for a set breakpoint.
@@ -139,11 +139,15 @@ class LabServer:
             self._log_file.flush()
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def stop(self, timeout: float = 10) -> None:
-        """Shut the server down and kill every process it started. Idempotent."""
-        stop_process_tree(self.proc, timeout=timeout, shutdown=self._graceful_shutdown)
+    def stop(self, timeout: float = 10) -> list[psutil.Process]:
+        """Shut the server down and kill every process it started. Idempotent.
+
+        Returns the processes that were found below the server (see :func:`survivors`).
+        """
+        procs = stop_process_tree(self.proc, timeout=timeout, shutdown=self._graceful_shutdown)
         if self._log_file is not None and not self._log_file.closed:
             self._log_file.close()
+        return procs
 
     def _graceful_shutdown(self) -> None:
         # Asks the server to shut down all kernels (which lets them clean up their own
@@ -191,6 +195,16 @@ def stop_process_tree(
         proc.wait(timeout=timeout)
     psutil.wait_procs(procs, timeout=timeout)
     return procs
+
+
+def survivors(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """The processes of ``procs`` that are still alive (zombies count as dead)."""
+    alive = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+    return alive
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -903,16 +917,54 @@ def variables(page: Any, scope: str | None = None, timeout: float = UI_TIMEOUT) 
             select.select_option(label=scope, timeout=timeout)
             debug_traffic(page).settle(timeout=timeout)
     _next_frame(page)
-    tree = sidebar.locator(f"{SEL_VARIABLES_BODY}:not(.lm-mod-hidden) jp-tree-view").first
-    tree.wait_for(state="attached", timeout=timeout)
-    pairs = tree.evaluate(
-        """(tree) => [...tree.children].filter(el => el.tagName === 'JP-TREE-ITEM').map(el => {
-            const name = el.querySelector(':scope > .jp-DebuggerVariables-name');
-            const detail = el.querySelector(':scope > .jp-DebuggerVariables-detail');
-            return [name ? name.textContent : '', detail ? detail.textContent : ''];
-        })"""
+    return _tree_items(_variables_tree(page, timeout))
+
+
+# Direct child tree items that have a name (skips the empty placeholder item JupyterLab puts
+# into not-yet-expanded items to make them expandable).
+_ITEMS_JS = """(parent) => [...parent.children]
+    .filter(el => el.tagName === 'JP-TREE-ITEM')
+    .map(el => [
+        el.querySelector(':scope > .jp-DebuggerVariables-name'),
+        el.querySelector(':scope > .jp-DebuggerVariables-detail'),
+    ])
+    .filter(([name]) => name)
+    .map(([name, detail]) => [name.textContent, detail ? detail.textContent : ''])"""
+
+
+def _variables_tree(page: Any, timeout: float) -> Any:
+    tree = debugger_sidebar(page).locator(f"{SEL_VARIABLES_BODY}:not(.lm-mod-hidden) jp-tree-view")
+    tree.first.wait_for(state="attached", timeout=timeout)
+    return tree.first
+
+
+def _tree_items(parent: Any) -> dict[str, str]:
+    return {name: value for name, value in parent.evaluate(_ITEMS_JS)}
+
+
+def expand_variable(page: Any, name: str, timeout: float = UI_TIMEOUT) -> dict[str, str]:
+    """Expand top-level tree item ``name`` (e.g. ``"function variables"``, a dict, an object)
+    in the Variables panel and return its children as name -> value text.
+
+    Items without ``aria-expanded`` (plain values like ints) are not expandable: ``{}``.
+    """
+    item = _variables_tree(page, timeout).locator(
+        ":scope > jp-tree-item",
+        has=page.locator(
+            ":scope > .jp-DebuggerVariables-name", has_text=re.compile(f"^{re.escape(name)}$")
+        ),
     )
-    return {name: value for name, value in pairs}
+    item.wait_for(state="visible", timeout=timeout)
+    expanded = item.get_attribute("aria-expanded")
+    if expanded is None:
+        return {}
+    if expanded != "true":
+        traffic = debug_traffic(page)
+        before = traffic.snapshot()
+        item.locator(":scope > .jp-DebuggerVariables-name").click(timeout=timeout)
+        traffic.settle(timeout=timeout, since=before, require=["variables"])
+        _next_frame(page)
+    return _tree_items(item)
 
 
 def press_continue(page: Any, timeout: float = UI_TIMEOUT) -> None:
@@ -930,6 +982,31 @@ def press_continue(page: Any, timeout: float = UI_TIMEOUT) -> None:
     _mark_frames_stale(page)
     button.click(timeout=timeout)
     traffic.settle(timeout=timeout, since=before, require=["continue"])
+
+
+def step(page: Any, kind: str = "next", timeout: float = UI_TIMEOUT) -> list[str]:
+    """Press Next / Step In / Step Out (``kind`` = ``next``, ``stepIn``, ``stepOut``) in the
+    Callstack toolbar and wait for the resulting stop; returns :func:`callstack_rows`.
+
+    Expects the step to stop again (it times out if the step runs the cell to completion).
+    """
+    if kind not in ("next", "stepIn", "stepOut"):
+        raise ValueError(f"unknown step kind {kind!r}")
+    button = page.locator(f'#jp-debugger-sidebar jp-button[data-command="debugger:{kind}"]')
+    button.and_(page.locator(':not([aria-disabled="true"])')).wait_for(timeout=timeout)
+    traffic = debug_traffic(page)
+    before = traffic.snapshot()
+    _mark_frames_stale(page)
+    button.click(timeout=timeout)
+    # The new stop: the kernel answers the step, sends "stopped", JupyterLab re-fetches
+    # the stack (stackTrace) and the selected frame's scopes/variables.
+    traffic.settle(timeout=timeout, since=before, require=[kind, "stackTrace", "scopes"])
+    # Frame rows may be re-used by React when frame ids repeat, so clear the marks.
+    page.evaluate(
+        "(s) => document.querySelectorAll(s).forEach(li => li.removeAttribute('data-pw-stale'))",
+        SEL_FRAME,
+    )
+    return wait_for_stop(page, timeout)
 
 
 def continue_until_done(page: Any, max_stops: int = 100, timeout: float = KERNEL_TIMEOUT) -> int:

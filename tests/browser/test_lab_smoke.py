@@ -59,7 +59,11 @@ def test_debug_stock_python3(lab_server, lab_page, tmp_path):
     lab.click_frame(page, 1)
     module_vars = lab.variables(page)
     lab.shot(page, tmp_path, "module-frame")
-    assert "f" in module_vars and "n" not in module_vars, module_vars
+    # debugpy groups module-level functions under "function variables"; `result` is not
+    # assigned yet because cell 2 is still executing its first line.
+    assert "n" not in module_vars and "result" not in module_vars, module_vars
+    functions = lab.expand_variable(page, "function variables")
+    assert functions.get("f") == "function", functions
 
     lab.click_frame(page, 0)
     assert lab.variables(page)["n"] == "3"
@@ -72,6 +76,10 @@ def test_debug_stock_python3(lab_server, lab_page, tmp_path):
         assert top["i"] == str(hit), top
         assert top["total"] == str(sum(k * 2 for k in range(hit))), top
     lab.shot(page, tmp_path, "third-hit")
+    assert lab.expand_variable(page, "n") == {}  # plain ints are not expandable
+    rows = lab.step(page, "next")  # line 4 -> back to the `for` on line 3
+    assert rows[0] == "f Cell [1]:3", rows
+    assert lab.variables(page)["total"] == "6"
     assert lab.continue_until_done(page) == 0
 
     assert lab.wait_for_output(page, 1, "6") == "6"

@@ -1,0 +1,332 @@
+"""The debug proxy: the I/O shell around `dapcore` that makes many kernels one debuggee.
+
+Every `debug_request` of the frontend lands in `handle()` (on the engine loop). Requests
+about the stopped kernel go to that child's own debugger (ipykernel + debugpy, over its
+control channel) with ids translated; requests about callers blocked in `call()` are
+answered through the call plane; the rest (debugInfo, dumpCell, source, breakpoints) the
+proxy answers itself. Child debug events come back through `on_child_event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from . import dapcore
+from .dapcore import IdMap, Level, StaleId, StopState
+from .functions import cell_path
+
+Json = dict[str, Any]
+_CHILD_TIMEOUT = 30.0
+_CHILD_INITIALIZE = {
+    "clientID": "metakernel_dbg",
+    "clientName": "metakernel_dbg",
+    "adapterID": "python",
+    "pathFormat": "path",
+    "linesStartAt1": True,
+    "columnsStartAt1": True,
+    "supportsVariableType": True,
+    "supportsVariablePaging": True,
+}
+
+
+class DebugProxy:
+    """State of the frontend's debug session over all child kernels."""
+
+    def __init__(self, engine: Any, emit: Callable[[Json], None]) -> None:
+        self.engine = engine
+        self.emit = emit
+        self.prefix = engine.cell_dir + os.sep
+        self.ids = IdMap()
+        self.book = dapcore.BreakpointBook(self.ids)
+        self.stop = StopState(self.ids, self.book)
+        self.started = False
+        self.debugging: dict[str, asyncio.Task[None]] = {}
+        self.sources: dict[str, str] = {}
+        self._seq = itertools.count(1)
+        engine.instance_hooks.append(self._on_new_instance)
+
+    # -- requests -------------------------------------------------------------------------
+    async def handle(self, request: Any) -> Json:
+        """One frontend request in, exactly one response out (never raises, never hangs)."""
+        problem = dapcore.validate_request(request)
+        if problem:
+            return dapcore.error_response(request, problem)
+        command = request["command"]
+        args = request.get("arguments") or {}
+        handler = getattr(self, f"_{command}", None)
+        try:
+            if handler is None:
+                raise ValueError(f"{command} is not supported by metakernel_dbg")
+            body = await handler(args)
+        except StaleId as exc:
+            return dapcore.error_response(request, str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported in the reply
+            return dapcore.error_response(request, f"{command} failed: {exc}")
+        if isinstance(body, dict) and body.get("__error__"):
+            return dapcore.error_response(request, body["__error__"])
+        return dapcore.response(request, body)
+
+    async def _debugInfo(self, args: Json) -> Json:  # noqa: N802 - DAP command names
+        return dapcore.debug_info_body(self.prefix, self.started, self.stop, self.book)
+
+    async def _initialize(self, args: Json) -> Json:
+        self.started = True
+        return dapcore.initialize_body()
+
+    async def _attach(self, args: Json) -> Json:
+        await asyncio.gather(*(self._debug(i) for i in self.engine.all_instances()))
+        self.emit(self.stop.event("initialized"))
+        return {}
+
+    async def _configurationDone(self, args: Json) -> Json:  # noqa: N802
+        return {}
+
+    async def _dumpCell(self, args: Json) -> Json:  # noqa: N802
+        code = args["code"]
+        path = cell_path(self.engine.cell_dir, code)
+        os.makedirs(self.engine.cell_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(code)
+        self.sources[path] = code
+        return {"sourcePath": path}
+
+    async def _setBreakpoints(self, args: Json) -> Json:  # noqa: N802
+        path = args["source"]["path"]
+        body = self.book.set_breakpoints(path, args["breakpoints"])
+        await self._broadcast("setBreakpoints", self.book.arguments_for(path))
+        return body
+
+    async def _setExceptionBreakpoints(self, args: Json) -> Json:  # noqa: N802
+        self.book.set_exception_filters(args["filters"])
+        await self._broadcast("setExceptionBreakpoints", {"filters": args["filters"]})
+        return {"breakpoints": [{"verified": True} for _ in args["filters"]]}
+
+    async def _threads(self, args: Json) -> Json:
+        return dapcore.threads_body()
+
+    async def _stackTrace(self, args: Json) -> Json:  # noqa: N802
+        if not self.stop.stopped:
+            return {"stackFrames": [], "totalFrames": 0}
+        owner = self.stop.owner
+        chain = await self._chain()
+        if owner not in [i.instance_id for i in chain]:
+            chain = [self._instance(owner)]
+        stopped = chain[-1] if chain[-1].instance_id == owner else self._instance(owner)
+        child = await self._child(stopped, "stackTrace", {"threadId": self.stop.child_thread_id})
+        levels = [self._level(stopped, child.get("stackFrames", []), True)]
+        callers = [i for i in chain if i is not stopped]
+        stacks = await asyncio.gather(
+            *(self._inspect(i, {"op": "stack"}) for i in callers), return_exceptions=True
+        )
+        for inst, frames in zip(reversed(callers), reversed(stacks), strict=True):
+            levels.append(self._level(inst, [] if isinstance(frames, BaseException) else frames))
+        frames = dapcore.merge_stack(levels, self.ids)
+        return {"stackFrames": frames, "totalFrames": len(frames)}
+
+    async def _scopes(self, args: Json) -> Json:
+        key = self.ids.resolve("frame", args["frameId"])
+        if key[0] == "caller":
+            return {"scopes": dapcore.caller_scopes(self.ids, key[1], key[2])}
+        body = await self._child(self._instance(key[1]), "scopes", {"frameId": key[2]})
+        return dapcore.renumber_child_body("scopes", body, self.ids, key[1])
+
+    async def _variables(self, args: Json) -> Json:
+        key = self.ids.resolve("variables", args["variablesReference"])
+        if key[0] == "caller":
+            _, owner, index, scope = key
+            variables = await self._inspect(
+                self._instance(owner), {"op": "variables", "frame": index, "scope": scope}
+            )
+            return {"variables": variables}
+        body = await self._child(
+            self._instance(key[1]), "variables", {**args, "variablesReference": key[2]}
+        )
+        return dapcore.renumber_child_body("variables", body, self.ids, key[1])
+
+    async def _evaluate(self, args: Json) -> Json:
+        if "frameId" not in args:
+            owner = self.stop.owner or self._main().instance_id
+            body = await self._child(self._instance(owner), "evaluate", args)
+            return dapcore.renumber_child_body("evaluate", body, self.ids, owner)
+        key = self.ids.resolve("frame", args["frameId"])
+        if key[0] == "caller":
+            result = await self._inspect(
+                self._instance(key[1]),
+                {"op": "evaluate", "frame": key[2], "expression": args["expression"]},
+            )
+            return {**result, "variablesReference": 0}
+        body = await self._child(self._instance(key[1]), "evaluate", {**args, "frameId": key[2]})
+        return dapcore.renumber_child_body("evaluate", body, self.ids, key[1])
+
+    async def _resume(self, command: str) -> Json:
+        if not self.stop.stopped:
+            return {"__error__": f"{command}: the program is not stopped"}
+        inst = self._instance(self.stop.owner)
+        return await self._child(inst, command, {"threadId": self.stop.child_thread_id})
+
+    async def _continue(self, args: Json) -> Json:
+        return await self._resume("continue")
+
+    async def _next(self, args: Json) -> Json:
+        return await self._resume("next")
+
+    async def _stepIn(self, args: Json) -> Json:  # noqa: N802
+        return await self._resume("stepIn")
+
+    async def _stepOut(self, args: Json) -> Json:  # noqa: N802
+        return await self._resume("stepOut")
+
+    async def _pause(self, args: Json) -> Json:
+        if self.stop.stopped:
+            return {}
+        chain = await self._chain()
+        return await self._child(chain[-1], "pause", {"threadId": 1})
+
+    async def _source(self, args: Json) -> Json:
+        path = (args.get("source") or {}).get("path", "")
+        if path in self.sources:
+            return {"content": self.sources[path], "mimeType": "text/x-python"}
+        try:
+            with open(path, encoding="utf-8") as f:
+                return {"content": f.read(), "mimeType": "text/x-python"}
+        except OSError:
+            return {"__error__": "source unavailable"}
+
+    async def _inspectVariables(self, args: Json) -> Json:  # noqa: N802
+        main = self._main()
+        body = await self._child(main, "inspectVariables", {})
+        return dapcore.renumber_child_body("inspectVariables", body, self.ids, main.instance_id)
+
+    async def _richInspectVariables(self, args: Json) -> Json:  # noqa: N802
+        if "frameId" in args and self.stop.stopped:
+            key = self.ids.resolve("frame", args["frameId"])
+            if key[0] == "caller":
+                result = await self._inspect(
+                    self._instance(key[1]),
+                    {"op": "evaluate", "frame": key[2], "expression": args["variableName"]},
+                )
+                return {"data": {"text/plain": result["result"]}, "metadata": {}}
+            return await self._child(
+                self._instance(key[1]), "richInspectVariables", {**args, "frameId": key[2]}
+            )
+        return await self._child(self._main(), "richInspectVariables", args)
+
+    async def _copyToGlobals(self, args: Json) -> Json:  # noqa: N802
+        key = self.ids.resolve("frame", args["srcFrameId"])
+        if key[0] == "caller":
+            code = f"globals()[{args['dstVariableName']!r}] = {args['srcVariableName']}"
+            await self._inspect(
+                self._instance(key[1]), {"op": "exec", "frame": key[2], "code": code}
+            )
+            return {}
+        return await self._child(
+            self._instance(key[1]), "copyToGlobals", {**args, "srcFrameId": key[2]}
+        )
+
+    async def _modules(self, args: Json) -> Json:
+        return await self._child(self._main(), "modules", args)
+
+    async def _disconnect(self, args: Json) -> Json:
+        for event in self.stop.resume():
+            self.emit(event)
+        await self._broadcast("disconnect", {"restart": False, "terminateDebuggee": False})
+        self.debugging.clear()
+        self.started = False
+        return {}
+
+    # -- children ---------------------------------------------------------------------------
+    async def _on_new_instance(self, inst: Any) -> None:
+        """A kernel started while the debugger is on gets it before running user code."""
+        inst.child.on_debug_event = self.on_child_event
+        if self.started:
+            await self._debug(inst)
+
+    def _debug(self, inst: Any) -> asyncio.Task[None]:
+        """Start the debugger in a child once (initialize, attach, breakpoints, filters)."""
+        inst.child.on_debug_event = self.on_child_event
+        task = self.debugging.get(inst.instance_id)
+        if task is None:
+            task = asyncio.ensure_future(self._start_debugger(inst))
+            self.debugging[inst.instance_id] = task
+        return task
+
+    async def _start_debugger(self, inst: Any) -> None:
+        await self._child(inst, "initialize", _CHILD_INITIALIZE)
+        await self._child(inst, "attach", {})
+        for arguments in self.book.replay():
+            body = await self._child(inst, "setBreakpoints", arguments)
+            self.book.record_child_reply(inst.instance_id, arguments, body)
+        if self.book.exception_filters:
+            await self._child(
+                inst, "setExceptionBreakpoints", {"filters": self.book.exception_filters}
+            )
+
+    async def _broadcast(self, command: str, arguments: Json) -> None:
+        async def one(inst: Any) -> None:
+            await self.debugging[inst.instance_id]
+            body = await self._child(inst, command, arguments)
+            if command == "setBreakpoints":
+                self.book.record_child_reply(inst.instance_id, arguments, body)
+
+        targets = [i for i in self.engine.all_instances() if i.instance_id in self.debugging]
+        await asyncio.gather(*(one(i) for i in targets), return_exceptions=True)
+
+    async def _child(self, inst: Any, command: str, arguments: Json) -> Json:
+        """A DAP request to one child's own debugger; its body, or raise with its message."""
+        request = {
+            "type": "request",
+            "seq": next(self._seq),
+            "command": command,
+            "arguments": arguments,
+        }
+        reply = await asyncio.wait_for(
+            inst.child.request("debug_request", request, channel="control"), _CHILD_TIMEOUT
+        )
+        content = reply["content"]
+        if content.get("success") is False:
+            raise RuntimeError(content.get("message") or f"{inst.child.label} refused {command}")
+        return content.get("body", {})
+
+    def on_child_event(self, child: Any, event: Json) -> None:
+        for out in dapcore.translate_child_event(child.instance_id, event, self.stop):
+            self.emit(out)
+
+    # -- the call chain -----------------------------------------------------------------------
+    async def _chain(self) -> list[Any]:
+        """Instances of the live call chain, outermost (main) first."""
+        router = self.engine.router
+        levels = await asyncio.wrap_future(router.call_soon(router.stack_levels))
+        chain = [self._main()] if self.engine.main else []
+        chain += [lvl.callee for lvl in levels if lvl.callee is not None]
+        return chain
+
+    async def _inspect(self, inst: Any, request: Json) -> Any:
+        router = self.engine.router
+        outer = router.call_soon(lambda: router.inspect(inst.instance_id, request))
+        inner = await asyncio.wrap_future(outer)
+        return await asyncio.wait_for(asyncio.wrap_future(inner), _CHILD_TIMEOUT)
+
+    def _level(self, inst: Any, frames: list[Json], stopped: bool = False) -> Level:
+        return Level(
+            inst.instance_id,
+            inst.function or "<module>",
+            inst.child.spec,
+            inst.child.pid or 0,
+            frames,
+            stopped,
+        )
+
+    def _instance(self, owner: Any) -> Any:
+        for inst in self.engine.all_instances():
+            if inst.instance_id == owner:
+                return inst
+        raise LookupError(f"kernel {owner} is gone")
+
+    def _main(self) -> Any:
+        if self.engine.main is None:
+            raise LookupError("the main kernel is not running")
+        return self.engine.main

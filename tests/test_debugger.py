@@ -1,0 +1,237 @@
+"""Headless DAP tests: the requests JupyterLab sends, over real ZMQ, to a real meta-kernel
+whose call chain spans three kernels (main -> outer -> inner)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+INNER = "%%function inner\ndef inner(x):\n    y = x * 2\n    return y + 1"
+OUTER = (
+    "%%function outer --kernel python3\ndef outer(n):\n    total = 0\n"
+    '    for i in range(n):\n        total += call("inner", i)\n    return total'
+)
+RENDER = 'result = call("outer", 3)\nresult'
+INITIALIZE = {
+    "clientID": "jupyterlab",
+    "clientName": "JupyterLab",
+    "adapterID": "metakernel_dbg",
+    "pathFormat": "path",
+    "linesStartAt1": True,
+    "columnsStartAt1": True,
+    "supportsVariableType": True,
+    "supportsVariablePaging": True,
+    "supportsRunInTerminalRequest": True,
+    "locale": "en",
+}
+
+
+class DapClient:
+    """A JupyterLab-like client: debug_request on control, debug_event from IOPub."""
+
+    def __init__(self, kc: Any) -> None:
+        self.kc = kc
+        self.seq = 0
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.iopub: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.1)
+            except (queue.Empty, AssertionError):
+                continue
+            target = self.events if msg["header"]["msg_type"] == "debug_event" else self.iopub
+            target.put(msg["content"] if target is self.events else msg)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def request(self, command: str, arguments: dict | None = None, timeout: float = 30) -> dict:
+        self.seq += 1
+        content: dict[str, Any] = {"type": "request", "seq": self.seq, "command": command}
+        if arguments is not None:
+            content["arguments"] = arguments
+        return self.raw(content, timeout)
+
+    def raw(self, content: Any, timeout: float = 30) -> dict:
+        msg = self.kc.session.msg("debug_request", content)
+        self.kc.control_channel.send(msg)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = self.kc.control_channel.get_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                return reply["content"]
+        raise TimeoutError(f"no debug_reply to {content!r}")
+
+    def wait_event(self, name: str, timeout: float = 30) -> list[dict]:
+        """Events up to and including the next `name` event."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            seen.append(event)
+            if event["event"] == name:
+                return seen
+
+    def frames(self) -> list[dict]:
+        return self.request("stackTrace", {"threadId": 1})["body"]["stackFrames"]
+
+    def variables(self, frame_id: int) -> dict[str, str]:
+        scopes = self.request("scopes", {"frameId": frame_id})["body"]["scopes"]
+        body = self.request("variables", {"variablesReference": scopes[0]["variablesReference"]})
+        return {v["name"]: v["value"] for v in body["body"]["variables"]}
+
+    def execute(self, code: str) -> str:
+        msg_id = self.kc.execute(code)
+        return msg_id
+
+    def reply(self, msg_id: str, timeout: float = 60) -> dict:
+        while True:
+            msg = self.kc.get_shell_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg["content"]
+
+
+@pytest.fixture
+def dap() -> Iterator[DapClient]:
+    km, kc = start_new_kernel(kernel_name="metakernel_dbg", startup_timeout=60)
+    client = DapClient(kc)
+    try:
+        yield client
+    finally:
+        client.close()
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def start_and_define(dap: DapClient, breakpoint_cell: str, line: int) -> str:
+    """JupyterLab's enable + gutter click sequence, then run the two definition cells."""
+    assert dap.request("debugInfo")["body"]["isStarted"] is False
+    assert dap.request("initialize", INITIALIZE)["success"] is True
+    assert dap.request("attach", {})["success"] is True
+    path = dap.request("dumpCell", {"code": breakpoint_cell})["body"]["sourcePath"]
+    reply = dap.request(
+        "setBreakpoints",
+        {"breakpoints": [{"line": line}], "source": {"path": path}, "sourceModified": False},
+    )
+    assert reply["body"]["breakpoints"][0]["verified"] is True
+    for cell in (INNER, OUTER):
+        assert dap.reply(dap.execute(cell))["status"] == "ok"
+    return path
+
+
+def test_kernel_info_advertises_debugger(dap: DapClient) -> None:
+    dap.kc.kernel_info()
+    reply = dap.kc.get_shell_msg(timeout=30)
+    assert "debugger" in reply["content"]["supported_features"]
+
+
+def test_breakpoint_in_inner_shows_merged_stack_variables_and_evaluate(dap: DapClient) -> None:
+    path = start_and_define(dap, INNER, 4)
+    info = dap.request("debugInfo")["body"]
+    assert "ipykernel_" in info["tmpFilePrefix"] and info["breakpoints"][0]["source"] == path
+    render = dap.execute(RENDER)
+    events = dap.wait_event("stopped")
+    assert events[-1]["body"]["threadId"] == 1
+
+    frames = dap.frames()
+    names = [f["name"] for f in frames]
+    assert [n.split()[0] for n in names] == ["inner", "outer", "<module>"]
+    assert "[python3 pid" in names[0] and "[python3 pid" in names[1] and "[main pid" in names[2]
+    assert names[0].split("pid")[1] != names[1].split("pid")[1], "two different kernels"
+    assert [f["line"] for f in frames] == [4, 5, 1]
+    assert frames[0]["source"]["path"] == path
+    assert len({f["id"] for f in frames}) == 3
+    assert dap.frames() == frames, "ids are stable while stopped"
+
+    assert dap.variables(frames[0]["id"]) == {"x": "0", "y": "0"}
+    assert dap.variables(frames[1]["id"]) == {"i": "0", "n": "3", "total": "0"}
+    caller = dap.request(
+        "evaluate", {"expression": "total + n * 100", "frameId": frames[1]["id"], "context": "repl"}
+    )
+    assert caller["body"]["result"] == "300"
+    stopped = dap.request(
+        "evaluate", {"expression": "y + 41", "frameId": frames[0]["id"], "context": "repl"}
+    )
+    assert stopped["body"]["result"] == "41"
+    source = dap.request("source", {"source": {"path": path}, "sourceReference": 0})
+    assert source["body"]["content"] == INNER
+
+    # second hit: `continued` must precede the next `stopped`
+    assert dap.request("continue", {"threadId": 1})["success"] is True
+    names = [e["event"] for e in dap.wait_event("stopped")]
+    assert names.index("continued") < names.index("stopped")
+    assert dap.variables(dap.frames()[0]["id"]) == {"x": "1", "y": "2"}
+
+    dap.request(
+        "setBreakpoints", {"breakpoints": [], "source": {"path": path}, "sourceModified": False}
+    )
+    dap.request("continue", {"threadId": 1})
+    assert dap.reply(render)["status"] == "ok"
+    results = []
+    while not dap.iopub.empty():
+        msg = dap.iopub.get()
+        if msg["header"]["msg_type"] == "execute_result":
+            results.append(msg["content"]["data"]["text/plain"])
+    assert results == ["9"]
+
+
+def test_step_in_and_out_cross_kernels(dap: DapClient) -> None:
+    start_and_define(dap, OUTER, 5)
+    render = dap.execute(RENDER)
+    dap.wait_event("stopped")
+    assert [(f["name"].split()[0], f["line"]) for f in dap.frames()] == [
+        ("outer", 5),
+        ("<module>", 1),
+    ]
+
+    dap.request("stepIn", {"threadId": 1})
+    dap.wait_event("stopped")
+    assert [(f["name"].split()[0], f["line"]) for f in dap.frames()][:2] == [
+        ("inner", 3),
+        ("outer", 5),
+    ], "stepIn on a call line stops at the callee's first line"
+
+    dap.request("next", {"threadId": 1})
+    dap.wait_event("stopped")
+    assert dap.frames()[0]["line"] == 4
+
+    dap.request("next", {"threadId": 1})
+    dap.wait_event("stopped")
+    top = dap.frames()[0]
+    assert (top["name"].split()[0], top["line"]) == ("outer", 5), "stepping off the callee's "
+    "return stops in the caller at the call"
+
+    path = dap.request("dumpCell", {"code": OUTER})["body"]["sourcePath"]
+    dap.request(
+        "setBreakpoints", {"breakpoints": [], "source": {"path": path}, "sourceModified": False}
+    )
+    dap.request("continue", {"threadId": 1})
+    assert dap.reply(render)["status"] == "ok"
+
+
+def test_malformed_requests_get_error_replies_and_kernel_keeps_working(dap: DapClient) -> None:
+    bad = [
+        {"type": "request", "seq": 1, "command": "bogus"},
+        {"type": "request", "seq": 2, "command": "scopes", "arguments": {"frameId": "x"}},
+        {"type": "request", "seq": 3, "command": "scopes", "arguments": {"frameId": 424242}},
+        {"type": "request", "seq": 4, "command": "variables", "arguments": {}},
+        {"type": "request", "seq": 5, "command": "continue", "arguments": {"threadId": 1}},
+        {"type": "request", "seq": "six", "command": "debugInfo"},
+    ]
+    for content in bad:
+        reply = dap.raw(content)
+        assert reply["success"] is False and reply["message"], content
+    assert dap.request("debugInfo")["success"] is True
+    assert dap.reply(dap.execute("1 + 1"))["status"] == "ok"
