@@ -115,25 +115,27 @@ class KernelPool(Generic[T]):
                 self._waiters[spec].remove(fut)
 
     async def prewarm(self, spec: str, n: int | None = None) -> None:
-        """Keep `n` (default `size`) warm instances of `spec` and wait until they are.
+        """Start instances of `spec` until `n` (default `size`) are warm; wait for them.
 
-        Raises the start error if a start fails (after its retry).
+        `spec` is refilled up to `size` from then on; `n` above `size` is a one-off burst
+        (e.g. before a render known to need n kernels). Raises the start error if a start
+        fails after its retry.
         """
-        self._check_open()
         n = self.size if n is None else n
-        self._target[spec] = n
-        self._warm.setdefault(spec, collections.deque())
+        self._target.setdefault(spec, self.size)
+        warm = self._warm.setdefault(spec, collections.deque())
         self._failures.pop(spec, None)
-        self._fill(spec)
-        async with self._changed:
-            await self._changed.wait_for(
-                lambda: self._closed or spec in self._failures or len(self._warm[spec]) >= n
-            )
-        self._check_open()
-        failure = self._failures.pop(spec, None)
-        if failure is not None:
-            self._fill(spec)
-            raise failure
+        while True:
+            self._check_open()
+            failure = self._failures.pop(spec, None)
+            if failure is not None:
+                self._fill(spec)
+                raise failure
+            if len(warm) >= n:
+                return
+            self._fill(spec, at_least=n)  # there is always a start in flight past here
+            async with self._changed:
+                await self._changed.wait()
 
     async def close(self, grace: float = 30.0) -> None:
         """Stop every warm instance and every start; fail waiting acquirers."""
@@ -173,12 +175,14 @@ class KernelPool(Generic[T]):
         except Exception:  # noqa: BLE001 - a failing check means "not usable"
             return False
 
-    def _fill(self, spec: str) -> None:
+    def _fill(self, spec: str, at_least: int = 0) -> None:
         """Start enough instances for the waiters plus the warm target."""
         if self._closed:
             return
         waiting = sum(1 for f in self._waiters.get(spec, ()) if not f.done())
-        target = 0 if spec in self._failures else self._target.get(spec, self.size)
+        target = max(self._target.get(spec, self.size), at_least)
+        if spec in self._failures:
+            target = 0  # refills pause until the failure is raised to someone
         deficit = target + waiting - len(self._warm.get(spec, ())) - self._starting[spec]
         for _ in range(max(0, deficit)):
             self._starting[spec] += 1

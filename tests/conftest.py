@@ -121,7 +121,8 @@ def shutdown_meta_kernel(
     `leak_timeout` seconds (they are killed, so a test never leaves processes behind)."""
     procs = handle.children()
     try:
-        handle.kc.stop_channels()
+        if handle.kc.channels_running:
+            handle.kc.stop_channels()
     finally:
         try:
             if handle.km.has_kernel:

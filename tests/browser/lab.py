@@ -7,9 +7,11 @@ Two halves:
   ``/api/status`` and always tear down the whole process tree (server *and* the kernels it
   started, which jupyter_client puts into their own sessions).
 * Playwright helpers (sync API) for the notebook + debugger UI of JupyterLab 4.6:
-  :func:`open_notebook`, :func:`enable_debugger`, :func:`set_breakpoint`, :func:`run_all`,
-  :func:`wait_for_stop`, :func:`callstack_rows`, :func:`click_frame`, :func:`variables`,
-  :func:`press_continue`, :func:`cell_output_text`, :func:`shot`.
+  :func:`open_notebook`, :func:`enable_debugger`, :func:`set_breakpoint` /
+  :func:`remove_breakpoint`, :func:`run_all`, :func:`wait_for_stop`,
+  :func:`wait_for_stop_or_done`, :func:`callstack_rows` / :func:`callstack_frames`,
+  :func:`click_frame`, :func:`variables`, :func:`expand_variable`, :func:`press_continue`,
+  :func:`step`, :func:`continue_until_done`, :func:`cell_output_text`, :func:`shot`.
 
 Cell indices are **0-based** everywhere (``cell_index=0`` is the first cell of the notebook);
 line numbers are **1-based**, like the editor's line-number gutter.
@@ -66,8 +68,9 @@ KERNEL_TIMEOUT = 60_000
 SEL_NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 #: Toolbar kernel execution indicator; ``data-status`` is the kernel status.
 SEL_KERNEL_STATUS = ".jp-Notebook-ExecutionIndicator"
-#: The notebook toolbar's debugger toggle (a ToolbarButton widget wrapping a ``jp-button``).
-SEL_BUG_BUTTON = ".jp-DebuggerBugButton jp-button, .jp-DebuggerBugButton button"
+#: The notebook toolbar's debugger toggle: ``aria-disabled="true"`` until the kernel reported
+#: ``debugger: true``; ``aria-pressed="true"`` while the debugger is on.
+SEL_BUG_BUTTON = "jp-button.jp-DebuggerBugButton"
 SEL_DEBUGGER_SIDEBAR = "#jp-debugger-sidebar"
 SEL_CALLSTACK = ".jp-DebuggerCallstack"
 SEL_FRAME = ".jp-DebuggerCallstack .jp-DebuggerCallstackFrame"
@@ -76,7 +79,8 @@ SEL_FRAME_LOCATION = ".jp-DebuggerCallstackFrame-location"
 SEL_CONTINUE = '#jp-debugger-sidebar jp-button[data-command="debugger:continue"]'
 SEL_VARIABLES_BODY = ".jp-DebuggerVariables-body"
 SEL_BREAKPOINT_GUTTER = ".cm-gutter.cm-breakpoint-gutter"
-#: The marker CodeMirror draws inside the breakpoint gutter for a set breakpoint.
+#: The marker CodeMirror draws inside the breakpoint gutter for a set breakpoint.  NB: the
+#: gutter's invisible height-0 "spacer" element contains one too -- filter by visibility.
 SEL_BREAKPOINT_MARKER = ".cm-gutter.cm-breakpoint-gutter .cm-gutterElement .cm-breakpoint-icon"
 SEL_SIDEBAR_BREAKPOINT = ".jp-DebuggerBreakpoints .jp-DebuggerBreakpoint"
 SEL_CELL = ".jp-Cell"
@@ -710,7 +714,7 @@ def enable_debugger(page: Any, timeout: float = KERNEL_TIMEOUT) -> None:
     from playwright.sync_api import expect
 
     traffic = debug_traffic(page)
-    bug = notebook(page).locator('jp-button.jp-DebuggerBugButton:not([aria-disabled="true"])')
+    bug = notebook(page).locator(f'{SEL_BUG_BUTTON}:not([aria-disabled="true"])')
     bug.wait_for(state="visible", timeout=timeout)  # disabled until the kernel says debugger: true
     if bug.get_attribute("aria-pressed") != "true":
         before = traffic.snapshot()
@@ -809,6 +813,8 @@ def _fresh_frames(page: Any) -> Any:
 def wait_for_stop(page: Any, timeout: float = UI_TIMEOUT) -> list[str]:
     """Wait until the debugger is stopped (a *new* call stack is shown) and has settled.
 
+    "New" = not a stack that :func:`press_continue` / :func:`run_all` / :func:`step` marked
+    as already seen; so right after :func:`click_frame` this returns immediately.
     Returns :func:`callstack_rows`.  "Settled" = the front end's follow-up requests
     (stackTrace, scopes, variables) have all been answered and rendered.
     """

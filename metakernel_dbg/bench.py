@@ -1,0 +1,917 @@
+"""`metakernel-dbg bench`: the call plane measured against baselines taken in the same run.
+
+Everything runs on one transport (ipc): the raw pyzmq floor, a plain ipykernel's execute
+round trip, and the meta-kernel's cross-kernel calls (child kernels use ipc, the router is
+`ipc://`). Call costs are measured *inside* a kernel (`time.perf_counter_ns()` around each
+`call()`), so the Session's own per-render overhead is not part of them.
+
+Ratios against the in-run baselines are the headline; absolute times are secondary (they
+move 30-50 % between runs on a shared machine). Targets are printed next to the ratios and
+marked PASS/MISS; nothing here asserts a timing.
+
+Method (as in the project's performance-baselines reference): `perf_counter_ns`, warm-up
+iterations discarded, variants interleaved round-robin (each round runs every variant once,
+so drift hits all of them), medians with linear-interpolated p99.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+import zmq
+
+from .children import ChildKernel
+from .engine import Engine, EngineConfig
+from .pool import KernelPool
+
+SPEC = "python3"
+SMALL_ARG = {"x": 1, "name": "f", "v": list(range(10))}  # the reference's "small" args
+PAYLOAD = b"x" * 100
+DEPTHS = (1, 3, 10)
+FANOUT_KERNELS = 10
+
+
+@dataclass
+class Plan:
+    """Iteration counts; `quick` is a smoke run (< 60 s), the full run stays < 3 min."""
+
+    quick: bool
+    rounds: int  # interleaved rounds of the per-call measurements
+    per_round: int  # raw zmq / execute / call samples per round
+    depth_per_round: int  # depth-chain samples per depth per round
+    fanout_calls: int  # calls across the 10 warm function kernels
+    functions: int  # distinct functions of the cold render
+    render_rounds: int  # repeats of cold render vs plain starts (alternating)
+    acquisitions: int  # warm pool acquisitions
+    big_sizes: tuple[int, int]
+    big_rounds: int
+    big_per_round: tuple[int, int]
+
+    @classmethod
+    def make(cls, quick: bool) -> Plan:
+        if quick:
+            return cls(True, 3, 100, 20, 1000, 6, 1, 3, (1 << 20, 5 << 20), 2, (3, 1))
+        return cls(False, 10, 300, 100, 1000, 30, 2, 10, (1 << 20, 50 << 20), 5, (4, 1))
+
+
+# -- statistics ----------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100)."""
+    data = sorted(values)
+    if not data:
+        return float("nan")
+    pos = (len(data) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def summary(values: list[float], scale: float = 1.0) -> dict[str, float]:
+    """median/p99/min/max/mean of `values` divided by `scale`, and n."""
+    v = [x / scale for x in values]
+    return {
+        "median": statistics.median(v),
+        "p99": percentile(v, 99),
+        "min": min(v),
+        "max": max(v),
+        "mean": statistics.fmean(v),
+        "n": len(v),
+    }
+
+
+# -- baselines: raw zmq and a plain ipykernel ------------------------------------------------
+_ECHO_SERVER = """
+import sys, zmq
+ctx = zmq.Context()
+s = ctx.socket(zmq.ROUTER)
+s.setsockopt(zmq.LINGER, 0)
+s.bind(sys.argv[1])
+print("ready", flush=True)
+while True:
+    frames = s.recv_multipart()
+    if frames[-1] == b"quit":
+        break
+    s.send_multipart(frames)
+"""
+
+
+class RawZmq:
+    """A subprocess ROUTER echo server and a DEALER client: the floor of any call."""
+
+    def __init__(self, workdir: str) -> None:
+        self.address = f"ipc://{os.path.join(workdir, 'echo')}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _ECHO_SERVER, self.address],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("zmq echo server did not start")
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(self.address)
+        self.round_trips(50)  # connect + warm up
+
+    def round_trips(self, n: int) -> list[int]:
+        out = []
+        sock, payload, clock = self.sock, PAYLOAD, time.perf_counter_ns
+        for _ in range(n):
+            t0 = clock()
+            sock.send(payload)
+            sock.recv()
+            out.append(clock() - t0)
+        return out
+
+    def close(self) -> None:
+        with contextlib.suppress(zmq.ZMQError):
+            self.sock.send(b"quit")
+        self.sock.close(linger=0)
+        self.ctx.term()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class PlainKernel:
+    """A python3 ipykernel on ipc, driven by jupyter_client's blocking client."""
+
+    def __init__(self, workdir: str) -> None:
+        from jupyter_client import KernelManager
+
+        self.km = KernelManager(
+            kernel_name=SPEC,
+            transport="ipc",
+            ip=os.path.join(workdir, "plain-ipc"),
+            connection_file=os.path.join(workdir, "plain.json"),
+        )
+        self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self.round_trips(20)
+
+    def round_trips(self, n: int) -> list[int]:
+        out = []
+        kc, clock = self.kc, time.perf_counter_ns
+        for _ in range(n):
+            t0 = clock()
+            msg_id = kc.execute("pass", silent=True, store_history=False)
+            while kc.get_shell_msg(timeout=30)["parent_header"].get("msg_id") != msg_id:
+                pass
+            out.append(clock() - t0)
+        kc.iopub_channel.get_msgs()  # drop the busy/idle status messages
+        return out
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    return env
+
+
+async def _plain_starts(n: int, concurrency: int, workdir: str) -> tuple[float, float]:
+    """Start n plain ipykernels (ipc), `concurrency` at a time, each until its first
+    kernel_info_reply. Returns (seconds until all ready, seconds to shut them down)."""
+    from jupyter_client import AsyncKernelManager
+
+    gate = asyncio.Semaphore(concurrency)
+    kms: list[Any] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            km = AsyncKernelManager(
+                kernel_name=SPEC,
+                transport="ipc",
+                ip=os.path.join(workdir, f"p{i}-ipc"),
+                connection_file=os.path.join(workdir, f"p{i}.json"),
+            )
+            kms.append(km)
+            await km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+            kc = km.client()
+            km.bench_client = kc  # type: ignore[attr-defined]
+            kc.start_channels()
+            msg_id = kc.kernel_info()
+            deadline = time.monotonic() + 120
+            while True:
+                with contextlib.suppress(Exception):  # queue.Empty on timeout
+                    reply = await kc.get_shell_msg(timeout=1)
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        return
+                if time.monotonic() > deadline or not await km.is_alive():
+                    raise RuntimeError(f"plain kernel {i} did not start")
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(one(i) for i in range(n)))
+        ready = time.perf_counter() - t0
+    finally:
+        t1 = time.perf_counter()
+        for km in kms:
+            kc = getattr(km, "bench_client", None)
+            if kc is not None:
+                kc.stop_channels()
+        await asyncio.gather(*(km.shutdown_kernel(now=True) for km in kms), return_exceptions=True)
+        down = time.perf_counter() - t1
+    return ready, down
+
+
+# -- functions the measurements run inside the kernels ----------------------------------------
+_A = '''import time
+
+def a(n, x, size=0, callee="b", warm=5):
+    """Time n calls A -> callee from inside this kernel (ns each); `size`: a str arg."""
+    if size:
+        x = "x" * size
+    total = 0
+    for _ in range(warm):
+        call(callee, x)
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        r = call(callee, x)
+        out.append(time.perf_counter_ns() - t0)
+        total += len(r) if isinstance(r, (dict, list, str)) else 1
+    return out
+'''
+
+_B = "def b(x):\n    return x\n"
+
+_SINK = "def sink(x):\n    return len(x)\n"
+
+_CHAIN = """def c{i}(d, x):
+    if d > {i}:
+        return call("c{j}", d, x)
+    return x
+"""
+
+_HOP = '''import time
+
+def hop(mode, n, x):
+    """depth: chains c1 -> ... -> cd timed per depth, depths interleaved;
+    fanout: n calls round-robin over c1..c10 (each returns at once), timed twice:
+    the first pass includes starting each kernel's serve loop for this render."""
+    clock = time.perf_counter_ns
+    if mode == "depth":
+        call("c1", 10, x)  # warm-up: touches the whole chain
+        out = {{str(d): [] for d in {depths}}}
+        for _ in range(n):
+            for d in {depths}:
+                t0 = clock()
+                call("c1", d, x)
+                out[str(d)].append(clock() - t0)
+        return out
+    names = ["c%d" % (1 + i % {fanout}) for i in range(n)]
+    passes = []
+    for _ in range(2):
+        t0 = clock()
+        for name in names:
+            call(name, 0, x)
+        passes.append(clock() - t0)
+    return passes
+'''
+
+_PROBE = '''import gc
+import sys
+import threading
+import time
+
+def probe(reps, n):
+    """Debugger state of this kernel and the ns per call of a hot Python loop."""
+    def f(v):
+        return v + 1
+    gc.disable()
+    try:
+        for i in range(n // 3):
+            f(i)
+        best = []
+        for _ in range(reps):
+            t0 = time.perf_counter_ns()
+            for i in range(n):
+                f(i)
+            best.append((time.perf_counter_ns() - t0) / n)
+    finally:
+        gc.enable()
+    best.sort()
+    return {
+        "debugpy": "debugpy" in sys.modules,
+        "pydevd": "pydevd" in sys.modules,
+        "trace": sys.gettrace() is not None or threading.gettrace() is not None,
+        "hot_loop_ns": best[len(best) // 2],
+        "pid": __import__("os").getpid(),
+    }
+'''
+
+
+def _render_dir(n: int, parent: str) -> str:
+    """n distinct functions: f00 calls f01..f(n-1) once each, so one call touches all."""
+    path = tempfile.mkdtemp(prefix="fns-", dir=parent)
+    for i in range(1, n):
+        with open(os.path.join(path, f"f{i:02d}.py"), "w") as f:
+            f.write(f"def f{i:02d}(x):\n    return x + {i}\n")
+    callees = ", ".join(f'"f{i:02d}"' for i in range(1, n))
+    with open(os.path.join(path, "f00.py"), "w") as f:
+        f.write(f"def f00(x):\n    return sum(call(name, x) for name in [{callees}])\n")
+    return path
+
+
+# -- the engine with a pool -------------------------------------------------------------------
+def pool_supported_natively() -> bool:
+    return "pool_size" in getattr(EngineConfig, "__dataclass_fields__", {})
+
+
+class PooledEngine(Engine):
+    """Bench-only stand-in for the engine's pool integration (used while EngineConfig has
+    no `pool_size`): function kernels come from a KernelPool of started kernels that have
+    already imported the runtime; bootstrap + define happen at acquisition as usual."""
+
+    pool_size = 2
+
+    async def _start(self) -> None:
+        self._pool_ids = itertools.count(1)
+        self.pool: KernelPool[ChildKernel] = KernelPool(
+            self._pool_start,
+            self._pool_stop,
+            size=self.pool_size,
+            concurrency=self.config.start_concurrency,
+            alive=lambda child: child.is_alive(),
+        )
+        await super()._start()
+
+    async def _pool_start(self, spec: str) -> ChildKernel:
+        child = ChildKernel(f"pool-{next(self._pool_ids)}", spec, None, self.workdir)
+        try:
+            assert self._start_gate is not None
+            async with self._start_gate:
+                await child.start(
+                    self._child_env(), self.config.start_timeout, self.config.transport
+                )
+            await child.execute("import metakernel_dbg.runtime")
+        except BaseException:
+            await asyncio.shield(child.shutdown(now=True))
+            raise
+        return child
+
+    async def _pool_stop(self, child: ChildKernel) -> None:
+        await child.shutdown(now=True)
+
+    async def _start_child(self, instance_id: str, spec: str, function: str | None) -> ChildKernel:
+        if function is None:
+            return await super()._start_child(instance_id, spec, function)
+        child = await self.pool.acquire(spec)
+        child.instance_id, child.function = instance_id, function
+        return child
+
+    async def _shutdown_all(self) -> None:
+        await self.pool.close(grace=10)
+        await super()._shutdown_all()
+
+
+def pooled_session(pool_size: int) -> Any:
+    """A Session whose engine keeps a warm pool (natively once the engine supports it)."""
+    from .session import Session, _Core, _Streams
+
+    if pool_supported_natively():
+        return Session(stdout=None, pool_size=pool_size)
+    core = _Core.__new__(_Core)
+    core.engine = PooledEngine(_Streams(None, sys.stderr), EngineConfig(main_kernel=None))
+    core.engine.pool_size = pool_size  # type: ignore[attr-defined]
+    session = Session.__new__(Session)
+    session._core = core
+    return session
+
+
+# -- phases ---------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, plan: Plan, log: Callable[[str], None]) -> None:
+        self.plan = plan
+        self.log = log
+        self.workdir = tempfile.mkdtemp(prefix="mkdbg-bench-")
+        self.m: dict[str, Any] = {}  # measurements
+        self.notes: list[str] = []
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # A: per-call costs, all interleaved against the two baselines
+    def call_plane(self) -> None:
+        from .session import Session
+
+        plan = self.plan
+        self.log("starting the baselines and a session of 15 function kernels ...")
+        raw = RawZmq(self.workdir)
+        plain = PlainKernel(self.workdir)
+        session = Session(stdout=None)
+        try:
+            session.__enter__()
+            session.define("b", _B)
+            session.define("a", _A)
+            session.define("sink", _SINK)
+            session.define("probe", _PROBE)
+            session.define("hop", _HOP.format(depths=DEPTHS, fanout=FANOUT_KERNELS))
+            for i in range(1, FANOUT_KERNELS + 1):
+                session.define(f"c{i}", _CHAIN.format(i=i, j=i + 1))
+            # warm-up round, discarded
+            raw.round_trips(plan.per_round)
+            plain.round_trips(plan.per_round // 2)
+            session.call("a", plan.per_round, SMALL_ARG)
+            session.call("hop", "depth", 5, SMALL_ARG)
+            raws: list[int] = []
+            execs: list[int] = []
+            calls: list[int] = []
+            depth: dict[int, list[int]] = {d: [] for d in DEPTHS}
+            fanout: list[int] = []
+            fanout_steady: list[int] = []
+            self.log(f"interleaved rounds: {plan.rounds} x (zmq, execute, call, depth, fanout)")
+            for r in range(plan.rounds):
+                order = [0, 1, 2, 3, 4]
+                order = order[r % 5 :] + order[: r % 5]  # rotate who goes first
+                for v in order:
+                    if v == 0:
+                        raws += raw.round_trips(plan.per_round)
+                    elif v == 1:
+                        execs += plain.round_trips(plan.per_round)
+                    elif v == 2:
+                        calls += session.call("a", plan.per_round, SMALL_ARG)
+                    elif v == 3:
+                        out = session.call("hop", "depth", plan.depth_per_round, SMALL_ARG)
+                        for d in DEPTHS:
+                            depth[d] += out[str(d)]
+                    else:
+                        first, steady = session.call("hop", "fanout", plan.fanout_calls, 0)
+                        fanout.append(first)
+                        fanout_steady.append(steady)
+            m = self.m
+            m["raw_zmq_rt_us"] = summary(raws, 1e3)
+            m["ipykernel_execute_rt_us"] = summary(execs, 1e3)
+            m["call_us"] = summary(calls, 1e3)
+            for d in DEPTHS:
+                m[f"depth{d}_total_us"] = summary(depth[d], 1e3)
+                m[f"depth{d}_per_hop_us"] = summary([t / d for t in depth[d]], 1e3)
+            m["fanout_1000_calls_s"] = summary(fanout, 1e9)
+            m["fanout_1000_calls_steady_s"] = summary(fanout_steady, 1e9)
+            m["fanout_calls"] = plan.fanout_calls
+
+            self.log("large arguments ...")
+            small, large = plan.big_sizes
+            n_small, n_large = plan.big_per_round
+            big: dict[int, list[int]] = {small: [], large: []}
+            session.call("a", 1, "", size=small, callee="sink", warm=1)
+            for r in range(plan.big_rounds):
+                pairs = [(small, n_small), (large, n_large)]
+                for size, n in pairs if r % 2 == 0 else pairs[::-1]:
+                    big[size] += session.call("a", n, "", size=size, callee="sink", warm=0)
+            m["big_arg_small_ms"] = {**summary(big[small], 1e6), "bytes": small}
+            m["big_arg_large_ms"] = {**summary(big[large], 1e6), "bytes": large}
+
+            self.log("debugger state and memory ...")
+            info = session.call("probe", 5, 300_000)
+            m["debugpy_in_child_modules"] = info["debugpy"]
+            m["pydevd_in_child_modules"] = info["pydevd"]
+            m["trace_function_in_child"] = info["trace"]
+            m["hot_loop_ns_per_call"] = info["hot_loop_ns"]
+            m["call_median_debugger_never_started_us"] = m["call_us"]["median"]
+            engine = session._core.engine
+            pids = [i.child.pid for i in engine.all_instances() if i.child.pid]
+            pss, rss = _memory(pids)
+            m["child_pss_median_mib"] = statistics.median(pss) if pss else float("nan")
+            m["child_rss_median_mib"] = statistics.median(rss) if rss else float("nan")
+            m["child_kernels_measured"] = len(rss)
+        finally:
+            session.close()
+            plain.close()
+            raw.close()
+
+    # B: a cold render of N functions vs N plain kernel starts, alternating
+    def cold_render(self) -> None:
+        from .session import Session
+
+        n = self.plan.functions
+        conc = max(1, os.cpu_count() or 1)
+        fdir = _render_dir(n, self.workdir)
+        expected = sum(range(1, n)) + n - 1  # f00(1) = sum of (1 + i)
+        renders: list[float] = []
+        render_close: list[float] = []
+        plains: list[float] = []
+        plain_down: list[float] = []
+        for r in range(self.plan.render_rounds):
+            for variant in ("plain", "render") if r % 2 == 0 else ("render", "plain"):
+                if variant == "plain":
+                    self.log(f"{n} plain ipykernel starts at concurrency {conc} ...")
+                    sub = tempfile.mkdtemp(prefix="plain-", dir=self.workdir)
+                    ready, down = asyncio.run(_plain_starts(n, conc, sub))
+                    plains.append(ready)
+                    plain_down.append(down)
+                else:
+                    self.log(f"cold render of {n} functions in a fresh session (no pool) ...")
+                    t0 = time.perf_counter()
+                    session = Session(stdout=None)
+                    try:
+                        session.__enter__()
+                        session.load_directory(fdir)
+                        result = session.call("f00", 1)
+                        renders.append(time.perf_counter() - t0)
+                    finally:
+                        t1 = time.perf_counter()
+                        session.close()
+                        render_close.append(time.perf_counter() - t1)
+                    if result != expected:
+                        raise RuntimeError(f"cold render returned {result!r}, not {expected}")
+        m = self.m
+        m["functions"] = n
+        m["start_concurrency"] = conc
+        m["cold_render_s"] = summary(renders)
+        m["cold_render_close_s"] = summary(render_close)
+        m["plain_starts_s"] = summary(plains)
+        m["plain_shutdown_s"] = summary(plain_down)
+
+    # C: the same render with a warm pool; warm acquisition
+    def warm_pool(self) -> None:
+        from .functions import FunctionDef
+
+        n = self.plan.functions
+        fdir = _render_dir(n, self.workdir)
+        expected = sum(range(1, n)) + n - 1
+        native = pool_supported_natively()
+        self.m["pool_integration"] = "engine" if native else "bench-shim"
+        if not native:
+            self.notes.append(
+                "warm pool: the engine has no pool yet; measured with bench.PooledEngine, "
+                "the integration proposed for engine.py"
+            )
+        session = pooled_session(pool_size=2)
+        try:
+            session.__enter__()
+            engine = session._core.engine
+            self.log(f"warming a pool of {n} kernels (not timed) ...")
+            engine.submit(engine.pool.prewarm(SPEC, n)).result()
+            time.sleep(0.5)  # let the last starts settle
+            self.log(f"render of {n} functions with a warm pool ...")
+            t0 = time.perf_counter()
+            session.load_directory(fdir)
+            result = session.call("f00", 1)
+            self.m["warm_pool_render_s"] = time.perf_counter() - t0
+            if result != expected:
+                raise RuntimeError(f"warm-pool render returned {result!r}, not {expected}")
+
+            self.log(f"{self.plan.acquisitions} warm acquisitions (pool of 2, refilled) ...")
+            acquire: list[float] = []
+            ready: list[float] = []
+            source = "def w(x):\n    return x\n"
+            fdef = FunctionDef("w", SPEC, source, os.path.join(engine.cell_dir, "w.py"))
+
+            async def one() -> tuple[float, float]:
+                await engine.pool.prewarm(SPEC, 2)  # wait for the refill (not timed)
+                await asyncio.sleep(0.2)
+                t0 = time.perf_counter()
+                child = await engine.pool.acquire(SPEC)
+                t1 = time.perf_counter()
+                await child.shutdown(now=True)
+                await asyncio.sleep(0.05)
+                # the whole path: acquire + bootstrap + define (what a call waits for)
+                t2 = time.perf_counter()
+                inst = await engine.start_instance(fdef, SPEC)
+                t3 = time.perf_counter()
+                await engine._discard(inst)
+                return t1 - t0, t3 - t2
+
+            hits = engine.pool.stats["hits"]
+            for _ in range(self.plan.acquisitions):
+                a, b = engine.submit(one()).result()
+                acquire.append(a)
+                ready.append(b)
+            self.m["pool_acquire_ms"] = summary(acquire, 1e-3)
+            self.m["pool_acquire_ready_ms"] = summary(ready, 1e-3)
+            self.m["pool_acquire_all_warm"] = (
+                engine.pool.stats["hits"] - hits == 2 * self.plan.acquisitions
+            )
+        finally:
+            session.close()
+
+    def finish(self) -> None:
+        self.m["meta_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory(pids: list[int]) -> tuple[list[float], list[float]]:
+    """PSS and RSS (MiB) of each process (with its children)."""
+    pss: list[float] = []
+    rss: list[float] = []
+    for pid in pids:
+        try:
+            procs = [psutil.Process(pid)]
+            procs += procs[0].children(recursive=True)
+            p_rss = p_pss = 0
+            for p in procs:
+                info = p.memory_full_info()
+                p_rss += info.rss
+                p_pss += getattr(info, "pss", info.rss)
+        except (psutil.Error, OSError):
+            continue
+        pss.append(p_pss / 2**20)
+        rss.append(p_rss / 2**20)
+    return pss, rss
+
+
+# -- report ---------------------------------------------------------------------------------
+def machine_info() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    versions: dict[str, str] = {}
+    for name in ("ipykernel", "jupyter_client", "pyzmq", "debugpy", "psutil", "metakernel_dbg"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+    versions["libzmq"] = zmq.zmq_version()
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model or platform.processor(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "mem_total_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_start": list(os.getloadavg()),
+        "versions": versions,
+    }
+
+
+def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
+    """Headline rows: a value, its target and PASS/MISS (None: not measured)."""
+
+    def row(key: str, label: str, value: Any, op: str, target: Any, unit: str = "") -> dict:
+        if value is None:
+            status = "n/a"
+        elif op == "<=":
+            status = "PASS" if value <= target else "MISS"
+        elif op == ">=":
+            status = "PASS" if value >= target else "MISS"
+        else:  # "=="
+            status = "PASS" if value == target else "MISS"
+        return {
+            "key": key,
+            "label": label,
+            "value": value,
+            "op": op,
+            "target": target,
+            "unit": unit,
+            "status": status,
+        }
+
+    call = m["call_us"]["median"]
+    return [
+        row(
+            "call_vs_raw_zmq",
+            "call median / raw zmq RT",
+            call / m["raw_zmq_rt_us"]["median"],
+            "<=",
+            3.0,
+            "x",
+        ),
+        row(
+            "execute_vs_call",
+            "ipykernel execute RT / call median",
+            m["ipykernel_execute_rt_us"]["median"] / call,
+            ">=",
+            8.0,
+            "x",
+        ),
+        row(
+            "per_hop_depth10_vs_depth1",
+            "per-hop depth 10 / depth 1",
+            m["depth10_per_hop_us"]["median"] / m["depth1_per_hop_us"]["median"],
+            "<=",
+            1.3,
+            "x",
+        ),
+        row(
+            "warm_acquisition_ms",
+            "warm acquisition median (acquire+bootstrap+define)",
+            m["pool_acquire_ready_ms"]["median"],
+            "<=",
+            50.0,
+            "ms",
+        ),
+        row(
+            "cold_render_vs_plain_starts",
+            f"cold {m['functions']}-function render / {m['functions']} plain starts",
+            m["cold_render_s"]["median"] / m["plain_starts_s"]["median"],
+            "<=",
+            1.0,
+            "x",
+        ),
+        row(
+            "warm_pool_render_s",
+            f"{m['functions']}-function render with a warm pool",
+            m["warm_pool_render_s"],
+            "<=",
+            0.5,
+            "s",
+        ),
+        row(
+            "fanout_1000_calls_s",
+            f"{m['fanout_calls']} calls across {FANOUT_KERNELS} warm function kernels",
+            m["fanout_1000_calls_s"]["median"],
+            "<=",
+            0.5,
+            "s",
+        ),
+        row(
+            "debugger_never_started",
+            "debugger never started: debugpy in child sys.modules",
+            m["debugpy_in_child_modules"],
+            "==",
+            False,
+        ),
+        row(
+            "debugger_started_in_callee",
+            "debugger started in callee: not measured yet",
+            None,
+            "",
+            None,
+        ),
+    ]
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        text = f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+        return f"{text}{' ' + unit if unit and unit != 'x' else unit}"
+    return f"{value}{unit}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def _stat_row(label: str, s: dict[str, float], unit: str) -> list[str]:
+    return [
+        label,
+        _fmt(s["median"], unit),
+        _fmt(s["p99"], unit) if s["n"] >= 100 else "-",
+        f"{_fmt(s['min'])}-{_fmt(s['max'])}",
+        str(s["n"]),
+    ]
+
+
+def render_report(result: dict[str, Any]) -> str:
+    m = result["measurements"]
+    mach = result["machine"]
+    lines = [
+        f"metakernel-dbg bench ({'quick' if result['quick'] else 'full'}) - "
+        f"{mach['cores']} cores, {mach['cpu_model']}, Python {mach['python']}, "
+        f"ipykernel {mach['versions'].get('ipykernel', '?')}, transport ipc",
+        "",
+        "Headline (ratios against baselines measured in this run):",
+        _table(
+            ["measurement", "value", "target", "status"],
+            [
+                [
+                    r["label"],
+                    _fmt(r["value"], r["unit"]),
+                    "-" if r["target"] is None else f"{r['op']} {_fmt(r['target'], r['unit'])}",
+                    r["status"],
+                ]
+                for r in result["ratios"]
+            ],
+        ),
+        "",
+        "Absolute (secondary; medians move 30-50 % between runs):",
+    ]
+    big_s, big_l = m["big_arg_small_ms"], m["big_arg_large_ms"]
+    rows = [
+        _stat_row("raw pyzmq DEALER/ROUTER RT, 100 B", m["raw_zmq_rt_us"], "us"),
+        _stat_row("ipykernel execute('pass', silent) RT", m["ipykernel_execute_rt_us"], "us"),
+        _stat_row("call A -> B, small JSON args", m["call_us"], "us"),
+    ]
+    for d in DEPTHS:
+        rows.append(_stat_row(f"chain depth {d}: total", m[f"depth{d}_total_us"], "us"))
+        rows.append(_stat_row(f"chain depth {d}: per hop", m[f"depth{d}_per_hop_us"], "us"))
+    rows += [
+        _stat_row(
+            f"{m['fanout_calls']} calls over {FANOUT_KERNELS} kernels (1st pass)",
+            m["fanout_1000_calls_s"],
+            "s",
+        ),
+        _stat_row(
+            f"{m['fanout_calls']} calls over {FANOUT_KERNELS} kernels (2nd pass)",
+            m["fanout_1000_calls_steady_s"],
+            "s",
+        ),
+        _stat_row(f"arg of {big_s['bytes'] >> 20} MB A -> B", big_s, "ms"),
+        _stat_row(f"arg of {big_l['bytes'] >> 20} MB A -> B", big_l, "ms"),
+        _stat_row("pool.acquire() of a warm kernel", m["pool_acquire_ms"], "ms"),
+        _stat_row("warm acquire + bootstrap + define", m["pool_acquire_ready_ms"], "ms"),
+        _stat_row(f"cold render, {m['functions']} functions (no pool)", m["cold_render_s"], "s"),
+        _stat_row(
+            f"{m['functions']} plain ipykernel starts, concurrency {m['start_concurrency']}",
+            m["plain_starts_s"],
+            "s",
+        ),
+        [
+            f"render, {m['functions']} functions, warm pool ({m['pool_integration']})",
+            _fmt(m["warm_pool_render_s"], "s"),
+            "-",
+            "-",
+            "1",
+        ],
+    ]
+    lines.append(_table(["measurement", "median", "p99", "min-max", "n"], rows))
+    lines += [
+        "",
+        "Debugger never started (callee kernel):",
+        f"  debugpy in sys.modules: {m['debugpy_in_child_modules']}, "
+        f"pydevd in sys.modules: {m['pydevd_in_child_modules']}, "
+        f"trace function installed: {m['trace_function_in_child']}",
+        f"  call median {_fmt(m['call_median_debugger_never_started_us'], 'us')}, "
+        f"hot loop {_fmt(m['hot_loop_ns_per_call'], 'ns')}/call",
+        "  debugger started in callee: not measured yet",
+        "",
+        "Memory:",
+        f"  meta side (this process) peak RSS {_fmt(m['meta_peak_rss_mib'], 'MiB')}; "
+        f"per child kernel median PSS {_fmt(m['child_pss_median_mib'], 'MiB')}, "
+        f"RSS {_fmt(m['child_rss_median_mib'], 'MiB')} "
+        f"({m['child_kernels_measured']} kernels)",
+    ]
+    for note in result["notes"]:
+        lines.append(f"Note: {note}")
+    lines.append(f"Total bench time {result['elapsed_s']:.1f} s.")
+    return "\n".join(lines)
+
+
+def run(quick: bool, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every measurement; returns the JSON-able result."""
+    log = log or (lambda text: print(f"  {text}", file=sys.stderr, flush=True))
+    plan = Plan.make(quick)
+    t0 = time.perf_counter()
+    machine = machine_info()
+    bench = Bench(plan, log)
+    try:
+        bench.call_plane()
+        bench.cold_render()
+        bench.warm_pool()
+        bench.finish()
+    finally:
+        bench.close()
+    m = bench.m
+    result = {
+        "quick": quick,
+        "machine": {**machine, "load_avg_end": list(os.getloadavg())},
+        "plan": plan.__dict__,
+        "measurements": m,
+        "ratios": ratios(m),
+        "notes": bench.notes,
+        "elapsed_s": time.perf_counter() - t0,
+    }
+    return result
+
+
+def main(quick: bool = False, json_path: str | None = None) -> int:
+    try:
+        result = run(quick)
+    except Exception as exc:  # noqa: BLE001 - a failed bench is reported, not a traceback
+        import traceback
+
+        traceback.print_exc()
+        print(f"metakernel-dbg bench: failed: {exc}", file=sys.stderr)
+        return 1
+    print(render_report(result))
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2, default=str)
+    return 0
