@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import tempfile
@@ -21,7 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .children import ChildKernel
-from .errors import KernelDiedError, KernelStartError, MetaKernelError, from_reply
+from .errors import (
+    CallArgumentError,
+    KernelDiedError,
+    KernelStartError,
+    MetaKernelError,
+    from_reply,
+)
 from .functions import FunctionDef
 from .router import Limits, Render, Router
 from .runtime import SERVE_CODE
@@ -356,6 +363,12 @@ class Engine:
 
     async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """A top-level call made by the engine itself (Session.call, the CLI)."""
+        try:
+            json.dumps([args, kwargs], allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise CallArgumentError(
+                f"call({name!r}): arguments must be JSON values ({exc})"
+            ) from None
         fut: Future = Future()
         self.router.post(
             lambda: self.router.start_call("", None, name, args, kwargs, None, future=fut)

@@ -229,7 +229,7 @@ class Router:
             return False
         try:
             self.sock.send_multipart([instance_id.encode(), *channel.pack(msg)])
-        except zmq.ZMQError:  # peer gone (EHOSTUNREACH with ROUTER_MANDATORY)
+        except (zmq.ZMQError, TypeError, ValueError):  # peer gone, or not JSON: never fatal
             return False
         return True
 

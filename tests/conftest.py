@@ -116,9 +116,9 @@ def start_meta_kernel(
 
 def shutdown_meta_kernel(
     handle: MetaKernelHandle, now: bool = True, leak_timeout: float = LEAK_TIMEOUT
-) -> list[psutil.Process]:
-    """Shut the kernel down, stop its channels; return descendants still alive after
-    `leak_timeout` seconds (they are killed, so a test never leaves processes behind)."""
+) -> list[str]:
+    """Shut the kernel down and stop its channels; describe ("pid cmdline") the descendants
+    still alive `leak_timeout` s later, then kill them so that no test leaves processes."""
     procs = handle.children()
     try:
         if handle.kc.channels_running:
@@ -129,8 +129,9 @@ def shutdown_meta_kernel(
                 handle.km.shutdown_kernel(now=now)
         finally:
             survivors = wait_processes_gone(procs, leak_timeout)
+            described = describe_processes(survivors)
             kill_processes(survivors)
-    return survivors
+    return described
 
 
 def child_processes(process: psutil.Process | int | None) -> list[psutil.Process]:
@@ -173,14 +174,15 @@ def kill_processes(procs: list[psutil.Process]) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
-def describe_processes(procs: list[psutil.Process]) -> str:
+def describe_processes(procs: list[psutil.Process]) -> list[str]:
+    """The pid and command line of each process."""
     rows = []
     for p in procs:
         try:
-            rows.append(f"{p.pid} {' '.join(p.cmdline()[:4])}")
+            rows.append(f"{p.pid} {' '.join(p.cmdline())}")
         except psutil.Error:
             rows.append(f"{p.pid} (gone)")
-    return "; ".join(rows)
+    return rows
 
 
 def assert_processes_gone(procs: list[psutil.Process], timeout: float = LEAK_TIMEOUT) -> None:
@@ -190,9 +192,11 @@ def assert_processes_gone(procs: list[psutil.Process], timeout: float = LEAK_TIM
     """
     survivors = wait_processes_gone(procs, timeout)
     if survivors:
-        text = describe_processes(survivors)
+        text = "; ".join(describe_processes(survivors))
         kill_processes(survivors)
-        raise AssertionError(f"{len(survivors)} process(es) still alive {timeout:g} s: {text}")
+        raise AssertionError(
+            f"{len(survivors)} process(es) still alive after {timeout:g} s: {text}"
+        )
 
 
 def _teardown(handle: MetaKernelHandle) -> None:
@@ -200,7 +204,7 @@ def _teardown(handle: MetaKernelHandle) -> None:
     if leaked:
         warnings.warn(
             f"meta-kernel pid {handle.pid}: {len(leaked)} descendant(s) outlived its shutdown "
-            f"by {LEAK_TIMEOUT:g} s and were killed: {describe_processes(leaked)}",
+            f"by {LEAK_TIMEOUT:g} s and were killed: {'; '.join(leaked)}",
             stacklevel=1,
         )
 

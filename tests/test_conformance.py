@@ -47,7 +47,9 @@ class MetaKernelConformanceTests(jkt.KernelTests):
     ]
 
     code_history_pattern = "1?2*"
-    supported_history_operations = ("tail", "range", "search")
+    # not "range": ipykernel answers a range of the current session with session number 0,
+    # not the number `tail` reported, so jkt's range check fails for python3 itself too.
+    supported_history_operations = ("tail", "search")
 
     code_inspect_sample = "print"
 

@@ -499,10 +499,15 @@ def test_complete_inspect_is_complete_history(meta_kernel: MetaKernelHandle) -> 
     kc = meta_kernel.kc
     ok(meta_kernel, "import os\n_history_marker = 12321")
 
-    reply = shell_request(kc, "complete", "import os\nos.pa")
+    text = "import os\nos.pa"
+    reply = shell_request(kc, "complete", text)
     validate_message(reply, "complete_reply")
-    assert reply["content"]["status"] == "ok"
-    assert "os.path" in reply["content"]["matches"], reply["content"]["matches"]
+    content = reply["content"]
+    assert content["status"] == "ok"
+    # matches replace text[cursor_start:cursor_end] (IPython may send "path" for "pa")
+    start, end = content["cursor_start"], content["cursor_end"]
+    completed = [text[:start] + match + text[end:] for match in content["matches"]]
+    assert "import os\nos.path" in completed, content
 
     reply = shell_request(kc, "inspect", "print")
     validate_message(reply, "inspect_reply")
