@@ -166,6 +166,11 @@ class ChildKernel:
             for pid in descendants:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+            if self.pid:
+                # the kernel led its own process group (start_new_session); debugpy adapters
+                # re-parent to init but stay in it
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pid, signal.SIGKILL)
 
     # -- requests ----------------------------------------------------------------------
     async def request(

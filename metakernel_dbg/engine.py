@@ -208,7 +208,7 @@ class Engine:
         child = await self._start_child(instance_id, spec, fdef.name if fdef else None)
         instance = Instance(child, fdef.name if fdef else None, fdef)
         child.on_stray_iopub = self._relay_stray_output
-        self.router.add_instance(instance)
+        hello = self.router.add_instance(instance)
         role = "function" if fdef else "main"
         key = self.router.key_for(instance_id).hex()
         await self._run(
@@ -217,6 +217,7 @@ class Engine:
             f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
             f"{key!r}, {role!r}, {self.cell_dir!r})",
         )
+        await asyncio.wait_for(asyncio.wrap_future(hello), self.config.start_timeout)
         for hook in self.instance_hooks:
             await hook(instance)
         if fdef is not None:

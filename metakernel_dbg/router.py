@@ -105,6 +105,7 @@ class Router:
         self._pending_inspect: dict[int, Future] = {}
         self._inspect_ids = iter(range(1, 1 << 62))
         self._posted: collections.deque[Callable[[], None]] = collections.deque()
+        self._hellos: dict[str, Future] = {}
         ctx = zmq.Context.instance()
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -215,9 +216,14 @@ class Router:
     def key_for(self, instance_id: str) -> bytes:
         return child_key(self.master, instance_id)
 
-    def add_instance(self, instance: Any) -> None:
+    def add_instance(self, instance: Any) -> Future:
+        """Register an instance; the future is done once its runtime said hello (from then
+        on the ROUTER socket can route to it)."""
         self.channels[instance.instance_id] = Channel(self.key_for(instance.instance_id))
         self.instances[instance.instance_id] = instance
+        hello: Future = Future()
+        self._hellos[instance.instance_id] = hello
+        return hello
 
     def remove_instance(self, instance_id: str) -> None:
         self.instances.pop(instance_id, None)
@@ -505,6 +511,11 @@ class Router:
             span = self._current_span(sender)
             span[name] = cap_text(span[name] + text, _STREAM_CAP)
         self.hooks.publish_output(name, text)
+
+    def _on_hello(self, sender: str, msg: dict[str, Any]) -> None:
+        hello = self._hellos.pop(sender, None)
+        if hello is not None and not hello.done():
+            hello.set_result(True)
 
     def _on_serving(self, sender: str, msg: dict[str, Any]) -> None:
         """A serve loop started; nothing to do (calls were queued before it)."""

@@ -16,7 +16,10 @@ import builtins
 import itertools
 import linecache
 import os
+import signal
 import sys
+import threading
+import time
 from dataclasses import asdict
 from types import FrameType
 from typing import Any
@@ -102,6 +105,7 @@ class _Runtime:
         self.sock.setsockopt(zmq.IDENTITY, instance_id.encode())
         self.sock.connect(address)
         self.channel = Channel(key)
+        self.send({"k": "hello"})  # once the router has it, it can route to us
         self.ids = itertools.count(1)
         #: frames of the callers currently blocked in call(), innermost first, for inspection.
         self.waiting_frames: list[FrameType] = []
@@ -327,11 +331,21 @@ def bootstrap(address: str, instance_id: str, key_hex: str, role: str, cell_dir:
     """Connect this kernel to the router; make cells and functions use the shared cell paths."""
     global _runtime
     _runtime = _Runtime(address, instance_id, bytes.fromhex(key_hex), role)
+    threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
     builtins.call = call  # type: ignore[attr-defined]
     _HIDDEN_FILES.update(debughooks.install(cell_dir, _PACKAGE_DIR, SERVE_CODE))
     if role == "main":
         _install_error_display()
     return {"pid": os.getpid(), "python": sys.version.split()[0]}
+
+
+def _die_with_parent(parent: int) -> None:
+    """A child must not outlive a meta-kernel that was killed without cleaning up."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    if os.getpgrp() == os.getpid():  # our own group: take debugpy adapters along
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def define(name: str, source: str, filename: str) -> None:

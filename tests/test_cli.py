@@ -61,13 +61,19 @@ def kernels_using(directory: str) -> list[psutil.Process]:
     return found
 
 
+_OURS = ("metakernel", "ipykernel", "xpython", "debugpy")
+
+
 def live_children() -> list[psutil.Process]:
+    """Live descendants of this test process that belong to metakernel_dbg (a CLI run or a
+    kernel it started); other suites' helpers (e.g. a browser) are not ours to judge."""
     out = []
     for proc in psutil.Process().children(recursive=True):
         try:
-            if proc.status() != psutil.STATUS_ZOMBIE:
+            cmdline = " ".join(proc.cmdline())
+            if proc.status() != psutil.STATUS_ZOMBIE and any(k in cmdline for k in _OURS):
                 out.append(proc)
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             continue
     return out
 

@@ -75,7 +75,7 @@ def lab_server(
     return lab_factory(kernelspecs=lab_kernelspecs)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     require_chromium()
     from playwright.sync_api import sync_playwright
