@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .callplane import DEFAULT_MAX_MESSAGE
 from .children import ChildKernel
 from .errors import (
     CallArgumentError,
@@ -46,6 +47,7 @@ class EngineConfig:
     max_depth: int = 32
     max_calls: int = 0
     call_timeout: float | None = None
+    max_message: int = DEFAULT_MAX_MESSAGE  # bytes of one call-plane message
     start_concurrency: int = max(1, os.cpu_count() or 1)
 
 
@@ -86,7 +88,10 @@ class Engine:
             self.workdir,
             self,
             Limits(
-                self.config.max_depth, self.config.max_calls, call_timeout=self.config.call_timeout
+                self.config.max_depth,
+                self.config.max_calls,
+                max_message=self.config.max_message,
+                call_timeout=self.config.call_timeout,
             ),
         )
         self._ids = itertools.count(1)
@@ -215,7 +220,7 @@ class Engine:
             instance,
             "import metakernel_dbg.runtime as _mkdbg_rt\n"
             f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
-            f"{key!r}, {role!r}, {self.cell_dir!r})",
+            f"{key!r}, {role!r}, {self.cell_dir!r}, {self.config.max_message})",
         )
         await asyncio.wait_for(asyncio.wrap_future(hello), self.config.start_timeout)
         for hook in self.instance_hooks:
@@ -365,11 +370,16 @@ class Engine:
     async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """A top-level call made by the engine itself (Session.call, the CLI)."""
         try:
-            json.dumps([args, kwargs], allow_nan=False)
+            size = len(json.dumps([args, kwargs], allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise CallArgumentError(
                 f"call({name!r}): arguments must be JSON values ({exc})"
             ) from None
+        if size > self.config.max_message:
+            raise CallArgumentError(
+                f"call({name!r}): arguments of {size} bytes are over the "
+                f"call plane's limit of {self.config.max_message} bytes"
+            )
         fut: Future = Future()
         self.router.post(
             lambda: self.router.start_call("", None, name, args, kwargs, None, future=fut)

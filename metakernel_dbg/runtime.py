@@ -97,8 +97,11 @@ class _CallStream:
 class _Runtime:
     """One child's end of the call plane."""
 
-    def __init__(self, address: str, instance_id: str, key: bytes, role: str) -> None:
+    def __init__(
+        self, address: str, instance_id: str, key: bytes, role: str, max_message: int
+    ) -> None:
         self.instance_id = instance_id
+        self.max_message = max_message
         self.role = role
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -112,8 +115,21 @@ class _Runtime:
         self.streams: tuple[_CallStream, _CallStream] | None = None
 
     # -- messaging ---------------------------------------------------------------------
+    def pack(self, msg: dict[str, Any]) -> list[bytes]:
+        """Sign a message; CallArgumentError (a TypeError) if it is not JSON or too large."""
+        try:
+            frames = self.channel.pack(msg)
+        except (TypeError, ValueError) as exc:
+            raise CallArgumentError(f"values must be JSON ({exc})") from None
+        if len(frames[1]) > self.max_message:
+            raise CallArgumentError(
+                f"message of {len(frames[1])} bytes is over the call plane's limit of "
+                f"{self.max_message} bytes"
+            )
+        return frames
+
     def send(self, msg: dict[str, Any]) -> None:
-        self.sock.send_multipart(self.channel.pack(msg))
+        self.sock.send_multipart(self.pack(msg))
 
     def recv(self, timeout_ms: int) -> dict[str, Any] | None:
         if not self.sock.poll(timeout_ms):
@@ -153,11 +169,9 @@ class _Runtime:
             "entry": debughooks.take_step_into(),
         }
         try:
-            frames = self.channel.pack(msg)
-        except (TypeError, ValueError) as exc:
-            raise CallArgumentError(
-                f"call({name!r}): arguments must be JSON values ({exc})"
-            ) from None
+            frames = self.pack(msg)
+        except CallArgumentError as exc:
+            raise CallArgumentError(f"call({name!r}): arguments: {exc}") from None
         self.sock.send_multipart(frames)
         self.waiting_frames.insert(0, site)
         try:
@@ -230,8 +244,8 @@ class _Runtime:
             self.streams = None
         try:
             self.send(reply)
-        except (TypeError, ValueError) as exc:
-            bad = CallArgumentError(f"{msg['fn']}() returned a value that is not JSON ({exc})")
+        except CallArgumentError as exc:
+            bad = CallArgumentError(f"{msg['fn']}() returned a bad value: {exc}")
             self.send(self._error_reply(call_id, bad))
 
     def _error_reply(self, call_id: int, exc: BaseException) -> dict[str, Any]:
@@ -327,10 +341,12 @@ def inspect_frames(frames: list[FrameType], msg: dict[str, Any]) -> Any:
 
 
 # -- entry points used by the meta-kernel (sent as silent execute_requests) ---------------
-def bootstrap(address: str, instance_id: str, key_hex: str, role: str, cell_dir: str) -> dict:
+def bootstrap(
+    address: str, instance_id: str, key_hex: str, role: str, cell_dir: str, max_message: int
+) -> dict:
     """Connect this kernel to the router; make cells and functions use the shared cell paths."""
     global _runtime
-    _runtime = _Runtime(address, instance_id, bytes.fromhex(key_hex), role)
+    _runtime = _Runtime(address, instance_id, bytes.fromhex(key_hex), role, max_message)
     threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
     builtins.call = call  # type: ignore[attr-defined]
     _HIDDEN_FILES.update(debughooks.install(cell_dir, _PACKAGE_DIR, SERVE_CODE))

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from .children import _HOST
 from .engine import Engine, EngineConfig
-from .errors import MetaKernelError
+from .errors import CallArgumentError, MetaKernelError
 from .functions import DefinitionError, FunctionDef, cell_path, check_source, load_directory
 from .trace import Trace
 
@@ -71,6 +71,8 @@ class _Core:
         await engine.begin_render("<session>", root)
         try:
             return await engine.call(name, args, kwargs)
+        except CallArgumentError:
+            raise  # bad arguments to the top-level call: a usage error, nothing ran
         except MetaKernelError as exc:
             render = await engine.end_render()
             assert render is not None
