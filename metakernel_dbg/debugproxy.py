@@ -43,7 +43,15 @@ class DebugProxy:
         self.ids = IdMap()
         self.book = dapcore.BreakpointBook(self.ids)
         self.stop = StopState(self.ids, self.book)
+        #: the FRONTEND's debug session is on (initialize .. disconnect): debugInfo.isStarted,
+        #: and the only case in which debug_events are published
         self.started = False
+        # -- hooks for the console tracer (console.py) ------------------------------------
+        #: debuggers run in the children on behalf of the console, without a frontend
+        self.console_debugging = False
+        #: called on the engine loop with every translated event (stopped, continued, ...),
+        #: whether or not a frontend debugger is started
+        self.stop_listeners: list[Callable[[Json], None]] = []
         self.debugging: dict[str, asyncio.Task[None]] = {}
         self.sources: dict[str, str] = {}
         self._seq = itertools.count(1)
@@ -79,7 +87,7 @@ class DebugProxy:
 
     async def _attach(self, args: Json) -> Json:
         await asyncio.gather(*(self._debug(i) for i in self.engine.all_instances()))
-        self.emit(self.stop.event("initialized"))
+        self._emit(self.stop.event("initialized"))
         return {}
 
     async def _configurationDone(self, args: Json) -> Json:  # noqa: N802
@@ -232,7 +240,7 @@ class DebugProxy:
 
     async def _disconnect(self, args: Json) -> Json:
         for event in self.stop.resume():
-            self.emit(event)
+            self._emit(event)
         await self._broadcast("disconnect", {"restart": False, "terminateDebuggee": False})
         self.debugging.clear()
         self.started = False
@@ -242,7 +250,7 @@ class DebugProxy:
     async def _on_new_instance(self, inst: Any) -> None:
         """A kernel started while the debugger is on gets it before running user code."""
         inst.child.on_debug_event = self.on_child_event
-        if self.started:
+        if self.started or self.console_debugging:  # console_debugging: console.py hook
             await self._debug(inst)
 
     def _debug(self, inst: Any) -> asyncio.Task[None]:
@@ -293,7 +301,35 @@ class DebugProxy:
 
     def on_child_event(self, child: Any, event: Json) -> None:
         for out in dapcore.translate_child_event(child.instance_id, event, self.stop):
-            self.emit(out)
+            self._emit(out)
+            for listener in list(self.stop_listeners):  # console.py hook
+                listener(out)
+
+    def _emit(self, event: Json) -> None:
+        """Publish a debug_event, only while a frontend debug session is on (`jupyter console`
+        and jupyter_kernel_test do not expect debug_event when nobody started a debugger)."""
+        if self.started:
+            self.emit(event)
+
+    # -- console hooks (console.py drives the same proxy with its own requests) -------------
+    async def start_for_console(self) -> list[str]:
+        """Start the children's debuggers without a frontend `initialize` (idempotent);
+        kernels started later get theirs too. Returns the failures, as text."""
+        self.console_debugging = True
+        instances = self.engine.all_instances()
+        results = await asyncio.gather(
+            *(self._debug(i) for i in instances), return_exceptions=True
+        )
+        return [
+            f"{inst.child.label}: {res}"
+            for inst, res in zip(instances, results, strict=True)
+            if isinstance(res, BaseException)
+        ]
+
+    async def push_breakpoints(self, path: str) -> None:
+        """Send the book's breakpoints of `path` to every debugged child (after the console
+        changed the book with `BreakpointBook.add` / `remove`)."""
+        await self._broadcast("setBreakpoints", self.book.arguments_for(path))
 
     # -- the call chain -----------------------------------------------------------------------
     async def _chain(self) -> list[Any]:

@@ -249,8 +249,8 @@ class Engine:
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-        nodelay = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nodelay")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (nodelay, env.get("PYTHONPATH")) if p)
+        childsite = os.path.join(os.path.dirname(os.path.abspath(__file__)), "childsite")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (childsite, env.get("PYTHONPATH")) if p)
         return env
 
     async def _run(self, instance: Instance, code: str) -> None:

@@ -21,6 +21,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Integer, Unicode
 
 from . import __version__
+from .console import Tracer  # also registers the tracer's magics (%break, %pdb, ...)
 from .debugproxy import DebugProxy
 from .engine import Engine, EngineConfig
 from .magics import MagicError, run_magic
@@ -77,6 +78,8 @@ class MetaKernel(Kernel):
             ),
         )
         self.debug_proxy = DebugProxy(self.engine, self._publish_debug_event)
+        #: the console tracer (console.py): pdb-like prompts on stdin when a render stops
+        self.tracer = Tracer(self)
         self.engine.start()
         atexit.register(self.engine.close)
 
@@ -134,6 +137,8 @@ class MetaKernel(Kernel):
     ) -> dict[str, Any]:
         self._render_parent = self.get_parent("shell")
         try:
+            # console tracer hook: `%step CODE` runs CODE stopped at its first line
+            code = self.tracer.take_step_prefix(code)
             handled = await run_magic(self, code)
         except MagicError as exc:
             return self._error_reply(exc.ename, str(exc), exc.traceback_lines)
@@ -181,11 +186,14 @@ class MetaKernel(Kernel):
 
         await engine.run(engine.begin_render("<module>", main.kernel_info()))
         try:
-            reply = await engine.run(
+            request = engine.run(
                 main.child.request(
                     "execute_request", content, on_iopub=self._relay_output, on_stdin=on_stdin
                 )
             )
+            # console tracer hook: while the main kernel runs the cell, the tracer prompts
+            # on our stdin channel (as this request) whenever the render stops
+            reply = await self.tracer.supervise(request, code, ident, parent, allow_stdin and not silent)
         finally:
             await engine.run(engine.end_render())
         result = dict(reply["content"])
@@ -240,7 +248,10 @@ class MetaKernel(Kernel):
         """Interrupt every kernel on the live call stack, leaving each usable."""
         content: dict[str, Any] = {"status": "ok"}
         try:
-            await self.engine.run(self.engine.interrupt())
+            # console tracer hook: an interrupt while the tracer prompts aborts the render
+            # like `quit` (the tracer resumes the stopped kernel before interrupting)
+            if not self.tracer.on_interrupt():
+                await self.engine.run(self.engine.interrupt())
         except Exception as exc:  # noqa: BLE001
             content = {
                 "status": "error",
