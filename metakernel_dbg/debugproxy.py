@@ -54,6 +54,8 @@ class DebugProxy:
         self.stop_listeners: list[Callable[[Json], None]] = []
         self.debugging: dict[str, asyncio.Task[None]] = {}
         self.sources: dict[str, str] = {}
+        #: per child: DAP id of the thread that runs user code (cells, served calls)
+        self.main_threads: dict[str, int] = {}
         self._seq = itertools.count(1)
         engine.instance_hooks.append(self._on_new_instance)
 
@@ -189,10 +191,12 @@ class DebugProxy:
         return await self._resume("stepOut")
 
     async def _pause(self, args: Json) -> Json:
-        if self.stop.stopped:
-            return {}
+        if self.stop.stopped or self.engine.router.render is None:
+            return {}  # already stopped, or nothing runs: nothing to pause
         chain = await self._chain()
-        return await self._child(chain[-1], "pause", {"threadId": 1})
+        inst = chain[-1]
+        thread = self.main_threads.get(inst.instance_id, 1)
+        return await self._child(inst, "pause", {"threadId": thread})
 
     async def _source(self, args: Json) -> Json:
         path = (args.get("source") or {}).get("path", "")
@@ -265,6 +269,10 @@ class DebugProxy:
     async def _start_debugger(self, inst: Any) -> None:
         await self._child(inst, "initialize", _CHILD_INITIALIZE)
         await self._child(inst, "attach", {})
+        threads = (await self._child(inst, "threads", {})).get("threads", [])
+        self.main_threads[inst.instance_id] = next(
+            (t["id"] for t in threads if t.get("name") == "MainThread"), 1
+        )
         for arguments in self.book.replay():
             body = await self._child(inst, "setBreakpoints", arguments)
             self.book.record_child_reply(inst.instance_id, arguments, body)
@@ -300,6 +308,10 @@ class DebugProxy:
         return content.get("body", {})
 
     def on_child_event(self, child: Any, event: Json) -> None:
+        main_thread = self.main_threads.get(child.instance_id)
+        body = event.get("body") or {}
+        if event.get("event") == "stopped" and body.get("threadId") not in (None, main_thread):
+            return  # a `pause` suspends every thread; only the one running user code counts
         for out in dapcore.translate_child_event(child.instance_id, event, self.stop):
             self._emit(out)
             for listener in list(self.stop_listeners):  # console.py hook
@@ -317,9 +329,7 @@ class DebugProxy:
         kernels started later get theirs too. Returns the failures, as text."""
         self.console_debugging = True
         instances = self.engine.all_instances()
-        results = await asyncio.gather(
-            *(self._debug(i) for i in instances), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._debug(i) for i in instances), return_exceptions=True)
         return [
             f"{inst.child.label}: {res}"
             for inst, res in zip(instances, results, strict=True)
@@ -330,6 +340,17 @@ class DebugProxy:
         """Send the book's breakpoints of `path` to every debugged child (after the console
         changed the book with `BreakpointBook.add` / `remove`)."""
         await self._broadcast("setBreakpoints", self.book.arguments_for(path))
+
+    async def mute_children(self, muted: bool) -> None:
+        """While muted, the children hold no breakpoints and no exception filters (the
+        console aborts a render: it must run to its end without stopping again); unmuting
+        sends the book again. The book itself is not changed."""
+        for arguments in self.book.replay():
+            await self._broadcast(
+                "setBreakpoints", {**arguments, "breakpoints": []} if muted else arguments
+            )
+        filters = [] if muted else self.book.exception_filters
+        await self._broadcast("setExceptionBreakpoints", {"filters": filters})
 
     # -- the call chain -----------------------------------------------------------------------
     async def _chain(self) -> list[Any]:

@@ -235,3 +235,81 @@ def test_malformed_requests_get_error_replies_and_kernel_keeps_working(dap: DapC
         assert reply["success"] is False and reply["message"], content
     assert dap.request("debugInfo")["success"] is True
     assert dap.reply(dap.execute("1 + 1"))["status"] == "ok"
+
+
+TRACED = (
+    "%%function traced\ndef traced():\n    import sys, threading\n"
+    "    return sys.gettrace() is not None or threading.gettrace() is not None"
+)
+
+
+def test_debugger_costs_nothing_until_initialize(dap: DapClient) -> None:
+    assert dap.reply(dap.execute(TRACED))["status"] == "ok"
+    before = dap.reply(dap.execute('assert call("traced") is False'))
+    assert before["status"] == "ok", "no tracing in children before initialize"
+    dap.request("initialize", INITIALIZE)
+    dap.request("attach", {})
+    after = dap.reply(dap.execute('assert call("traced") is True'))
+    assert after["status"] == "ok", "children run under the debugger once it is on"
+    fresh = TRACED.replace("traced", "traced2")
+    assert dap.reply(dap.execute(fresh))["status"] == "ok"
+    new = dap.reply(dap.execute('assert call("traced2") is True'))
+    assert new["status"] == "ok", "a kernel started while debugging gets the debugger"
+    assert dap.request("disconnect", {"restart": False})["success"] is True
+    assert dap.reply(dap.execute('call("traced2")'))["status"] == "ok", "usable after disconnect"
+
+
+SPIN = (
+    "%%function spin\ndef spin():\n    print('spinning', flush=True)\n    i = 0\n"
+    "    while i >= 0:\n        i += 1\n    return i"
+)
+
+
+def test_pause_stops_the_running_chain_with_the_merged_stack(dap: DapClient) -> None:
+    dap.request("initialize", INITIALIZE)
+    dap.request("attach", {})
+    for cell in (SPIN, '%%function relay\ndef relay():\n    return call("spin")'):
+        assert dap.reply(dap.execute(cell))["status"] == "ok"
+    render = dap.execute('call("relay")')
+    deadline = time.monotonic() + 60
+    while True:  # the callee's own output: it is running
+        msg = dap.iopub.get(timeout=max(0.01, deadline - time.monotonic()))
+        if msg["header"]["msg_type"] == "stream" and "spinning" in msg["content"]["text"]:
+            break
+    assert dap.request("pause", {"threadId": 1})["success"] is True
+    stopped = dap.wait_event("stopped")[-1]
+    assert stopped["body"]["reason"] == "pause"
+    frames = dap.frames()
+    assert [f["name"].split()[0] for f in frames] == ["spin", "relay", "<module>"]
+    assert frames[0]["line"] in (5, 6)
+    dap.request(
+        "evaluate", {"expression": "i = -10", "frameId": frames[0]["id"], "context": "repl"}
+    )
+    dap.request("continue", {"threadId": 1})
+    reply = dap.reply(render)
+    assert reply["status"] == "ok", reply
+
+
+FAILING = (
+    "%%function fails\ndef fails(x):\n    ratio = 1 / x\n    return ratio",
+    '%%function calls_fails\ndef calls_fails(x):\n    return call("fails", x)',
+)
+
+
+def test_pause_on_exceptions_stops_in_the_raising_kernel(dap: DapClient) -> None:
+    dap.request("initialize", INITIALIZE)
+    dap.request("attach", {})
+    for cell in FAILING:
+        assert dap.reply(dap.execute(cell))["status"] == "ok"
+    assert dap.request("setExceptionBreakpoints", {"filters": ["userUnhandled"]})["success"]
+    render = dap.execute('call("calls_fails", 0)')
+    stopped = dap.wait_event("stopped")[-1]
+    assert stopped["body"]["reason"] == "exception"
+    frames = dap.frames()
+    assert [f["name"].split()[0] for f in frames] == ["fails", "calls_fails", "<module>"]
+    assert frames[0]["line"] == 3
+    assert dap.variables(frames[0]["id"]) == {"x": "0"}
+    dap.request("setExceptionBreakpoints", {"filters": []})
+    dap.request("continue", {"threadId": 1})
+    reply = dap.reply(render)
+    assert reply["status"] == "error" and "ZeroDivisionError" in reply["evalue"]
