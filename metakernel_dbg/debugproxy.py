@@ -58,6 +58,7 @@ class DebugProxy:
         self.main_threads: dict[str, int] = {}
         self._seq = itertools.count(1)
         engine.instance_hooks.append(self._on_new_instance)
+        engine.death_hooks.append(self._on_death)
 
     # -- requests -------------------------------------------------------------------------
     async def handle(self, request: Any) -> Json:
@@ -251,6 +252,21 @@ class DebugProxy:
         return {}
 
     # -- children ---------------------------------------------------------------------------
+    def _on_death(self, inst: Any, message: str) -> None:
+        """A child died: if it held the stop, the chain runs on (its caller gets the error);
+        the frontend is told, and nothing waits on the dead kernel any more."""
+        owner = inst.instance_id
+        self.debugging.pop(owner, None)
+        self.main_threads.pop(owner, None)
+        events = self.stop.resume() if self.stop.owner == owner else []
+        events.append(
+            self.stop.event(
+                "output", {"category": "console", "output": f"[metakernel_dbg] {message}\n"}
+            )
+        )
+        for event in events:
+            self._emit(event)
+
     async def _on_new_instance(self, inst: Any) -> None:
         """A kernel started while the debugger is on gets it before running user code."""
         inst.child.on_debug_event = self.on_child_event

@@ -104,6 +104,8 @@ class Engine:
         self.stack_listeners: list[Callable[[], None]] = []
         #: coroutines run for every new instance before it runs user code (debugger)
         self.instance_hooks: list[Callable[[Instance], Coroutine[Any, Any, None]]] = []
+        #: called (on the engine loop) when a child dies, with the message describing how
+        self.death_hooks: list[Callable[[Instance, str], None]] = []
 
     # -- thread plumbing ----------------------------------------------------------------
     def start(self) -> Future:
@@ -166,6 +168,8 @@ class Engine:
         message = f"{inst.child.label} {how}"
         self._forget(inst)
         inst.child.fail_pending(KernelDiedError(message))
+        for hook in self.death_hooks:
+            hook(inst, message)
         failure = {
             "kind": "died",
             "message": message,

@@ -3,7 +3,9 @@ whose call chain spans three kernels (main -> outer -> inner)."""
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -313,3 +315,29 @@ def test_pause_on_exceptions_stops_in_the_raising_kernel(dap: DapClient) -> None
     dap.request("continue", {"threadId": 1})
     reply = dap.reply(render)
     assert reply["status"] == "error" and "ZeroDivisionError" in reply["evalue"]
+
+
+def test_child_dying_while_stopped_is_reported_and_nothing_hangs(dap: DapClient) -> None:
+    start_and_define(dap, INNER, 4)
+    render = dap.execute(RENDER)
+    dap.wait_event("stopped")
+    frames = dap.frames()
+    inner_pid = int(frames[0]["name"].split("pid")[1].strip(" ]"))
+    os.kill(inner_pid, signal.SIGKILL)
+    events = dap.wait_event("output", timeout=30)
+    assert "continued" in [e["event"] for e in events]
+    assert f"pid {inner_pid}" in events[-1]["body"]["output"]
+    stale = dap.request("scopes", {"frameId": frames[0]["id"]})
+    assert stale["success"] is False and stale["message"]
+    reply = dap.reply(render)
+    assert reply["status"] == "error" and "KernelDiedError" in reply["evalue"] + reply["ename"]
+    assert dap.request("stackTrace", {"threadId": 1})["body"]["stackFrames"] == []
+    render = dap.execute('call("outer", 2)')
+    dap.wait_event("stopped")  # a fresh inner, debugged from its start: the breakpoint hits
+    assert dap.frames()[0]["name"].split()[0] == "inner"
+    path = dap.request("dumpCell", {"code": INNER})["body"]["sourcePath"]
+    dap.request(
+        "setBreakpoints", {"breakpoints": [], "source": {"path": path}, "sourceModified": False}
+    )
+    dap.request("continue", {"threadId": 1})
+    assert dap.reply(render)["status"] == "ok"
