@@ -31,6 +31,7 @@ from .errors import (
     from_reply,
 )
 from .functions import FunctionDef
+from .pool import KernelPool
 from .router import Limits, Render, Router
 from .runtime import SERVE_CODE
 from .trace import Trace
@@ -49,6 +50,13 @@ class EngineConfig:
     call_timeout: float | None = None
     max_message: int = DEFAULT_MAX_MESSAGE  # bytes of one call-plane message
     start_concurrency: int = max(1, os.cpu_count() or 1)
+    #: warm (started + bootstrapped) function kernels kept per kernelspec; 0: no pool
+    pool_size: int = 0
+    #: kernelspecs warmed in the background once the engine is up (needs pool_size > 0)
+    prewarm: tuple[str, ...] = ()
+    #: "shared": function kernels live as long as the engine and keep their state between
+    #: renders; "per-render": each top-level render gets fresh kernels, discarded at its end
+    isolation: str = "shared"
 
 
 class Frontend(Protocol):
@@ -68,6 +76,8 @@ class Instance:
         self.serving = False
         self.busy = False
         self.serve_reply: asyncio.Future[dict[str, Any]] | None = None
+        #: trace id of the render this instance serves ("per-render" isolation)
+        self.render_id: str | None = None
 
     def kernel_info(self) -> dict[str, Any]:
         return self.child.kernel_info()
@@ -96,6 +106,9 @@ class Engine:
         )
         self._ids = itertools.count(1)
         self._start_gate: asyncio.Semaphore | None = None
+        #: warm function kernels (config.pool_size > 0)
+        self.pool: KernelPool[Instance] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="mkdbg-engine", daemon=True
@@ -121,8 +134,29 @@ class Engine:
     async def _start(self) -> None:
         self._start_gate = asyncio.Semaphore(self.config.start_concurrency)
         self._monitor = asyncio.create_task(self._watch_children())
+        if self.config.pool_size > 0:
+            self.pool = KernelPool(
+                lambda spec: self._new_instance("pool", None, spec, "function"),
+                self._discard,
+                size=self.config.pool_size,
+                concurrency=self.config.start_concurrency,
+                retries=0,  # _start_child already retries a failed start
+                alive=lambda inst: inst.child.is_alive(),
+            )
         if self.config.main_kernel:
             await self._start_main()
+        if self.pool is not None:
+            for spec in self.config.prewarm:
+                self._in_background(self._prewarm(spec))
+
+    async def _prewarm(self, spec: str) -> None:
+        with contextlib.suppress(Exception):  # a failure is raised again to the next acquire
+            await self.pool.prewarm(spec)  # type: ignore[union-attr]
+
+    def _in_background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = self.loop.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def main_kernel(self) -> Instance:
         """The main kernel, once started (raises the start error if it failed)."""
@@ -204,6 +238,11 @@ class Engine:
 
     async def _shutdown_all(self) -> None:
         self._monitor.cancel()
+        if self.pool is not None:
+            await self.pool.close(grace=5)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         everything = self.all_instances()
         await asyncio.gather(*(i.child.shutdown(now=True) for i in everything))
         self.instances.clear()
@@ -211,26 +250,51 @@ class Engine:
 
     # -- kernels ------------------------------------------------------------------------
     async def start_instance(self, fdef: FunctionDef | None, spec: str) -> Instance:
-        """Start, bootstrap and (for a function) define a new child kernel."""
-        label = fdef.name if fdef else "main"
+        """A new child kernel, bootstrapped, hooked and (for a function) defined.
+
+        With a pool, a function gets a warm kernel (already started and bootstrapped).
+        """
+        if fdef is not None and self.pool is not None:
+            try:
+                instance = await self.pool.acquire(spec)
+            except KernelStartError as exc:
+                raise KernelStartError(f"{fdef.name}: {exc}") from None
+            instance.function = instance.child.function = fdef.name
+        else:
+            name = fdef.name if fdef else None
+            role = "function" if fdef else "main"
+            instance = await self._new_instance(name or "main", name, spec, role)
+        try:
+            for hook in self.instance_hooks:
+                await hook(instance)
+            if fdef is not None:
+                await self.define_in(instance, fdef)
+        except BaseException:
+            await asyncio.shield(self._discard(instance))
+            raise
+        return instance
+
+    async def _new_instance(
+        self, label: str, function: str | None, spec: str, role: str
+    ) -> Instance:
+        """Start and bootstrap a child kernel (role "main" or "function"; none defined)."""
         instance_id = f"{label}-{next(self._ids)}"
-        child = await self._start_child(instance_id, spec, fdef.name if fdef else None)
-        instance = Instance(child, fdef.name if fdef else None, fdef)
+        child = await self._start_child(instance_id, spec, function)
+        instance = Instance(child, function, None)
         child.on_stray_iopub = self._relay_stray_output
         hello = self.router.add_instance(instance)
-        role = "function" if fdef else "main"
         key = self.router.key_for(instance_id).hex()
-        await self._run(
-            instance,
-            "import metakernel_dbg.runtime as _mkdbg_rt\n"
-            f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
-            f"{key!r}, {role!r}, {self.cell_dir!r}, {self.config.max_message})",
-        )
-        await asyncio.wait_for(asyncio.wrap_future(hello), self.config.start_timeout)
-        for hook in self.instance_hooks:
-            await hook(instance)
-        if fdef is not None:
-            await self.define_in(instance, fdef)
+        try:
+            await self._run(
+                instance,
+                "import metakernel_dbg.runtime as _mkdbg_rt\n"
+                f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
+                f"{key!r}, {role!r}, {self.cell_dir!r}, {self.config.max_message})",
+            )
+            await asyncio.wait_for(asyncio.wrap_future(hello), self.config.start_timeout)
+        except BaseException:
+            await asyncio.shield(self._discard(instance))
+            raise
         return instance
 
     async def _start_child(self, instance_id: str, spec: str, function: str | None) -> ChildKernel:
@@ -253,6 +317,7 @@ class Engine:
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+        env["MKDBG_META_PID"] = str(os.getpid())  # childsite: die with the meta-kernel
         childsite = os.path.join(os.path.dirname(os.path.abspath(__file__)), "childsite")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (childsite, env.get("PYTHONPATH")) if p)
         return env
@@ -310,14 +375,21 @@ class Engine:
     def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None:
         """Give the router an idle, up-to-date instance; start one if none is free."""
         fdef = self.functions.get(function)
+        render = self.router.render.trace_id if self.router.render else None
+        per_render = self.config.isolation == "per-render"
         for inst in self.instances.get(function, []):
-            if not inst.busy and inst.instance_id not in exclude and inst.definition is fdef:
-                done(inst)
-                return
+            if inst.busy or inst.instance_id in exclude or inst.definition is not fdef:
+                continue
+            if per_render and inst.render_id not in (None, render):
+                continue  # served another render: never reused
+            inst.render_id = render if per_render else None
+            done(inst)
+            return
 
         async def start() -> None:
             try:
                 inst: Any = await self.start_instance(fdef, fdef.kernel)  # type: ignore[union-attr]
+                inst.render_id = render if per_render else None
                 self.instances.setdefault(function, []).append(inst)
             except Exception as exc:  # noqa: BLE001 - reported to the caller
                 inst = exc
@@ -369,6 +441,16 @@ class Engine:
             ]
             if waits:
                 await asyncio.wait(waits, timeout=10)
+            if self.config.isolation == "per-render":
+                used = [
+                    i
+                    for g in self.instances.values()
+                    for i in g
+                    if i.render_id is not None and i.render_id == render.trace_id
+                ]
+                for inst in used:
+                    self._forget(inst)
+                    self._in_background(self._discard(inst))
         return render
 
     async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -68,7 +68,7 @@ class KernelPool(Generic[T]):
         self._waiters: dict[str, collections.deque[asyncio.Future[T]]] = {}
         self._failures: dict[str, BaseException] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._in_start: set[asyncio.Task[None]] = set()
+        self._entered: set[asyncio.Task[None]] = set()  # tasks that called `start`
         self._stopping: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Condition()
         self._closed = False
@@ -137,6 +137,10 @@ class KernelPool(Generic[T]):
             async with self._changed:
                 await self._changed.wait()
 
+    async def discard(self, inst: T) -> None:
+        """Stop an instance acquired from this pool (same as the pool's `stop`)."""
+        await self._stop_quietly(inst)
+
     async def close(self, grace: float = 30.0) -> None:
         """Stop every warm instance and every start; fail waiting acquirers."""
         if self._closed:
@@ -148,8 +152,8 @@ class KernelPool(Generic[T]):
                 if not fut.done():
                     fut.set_exception(PoolClosedError(f"kernel pool closed (spec {spec!r})"))
         for task in list(self._tasks):
-            if task not in self._in_start:
-                task.cancel()
+            if task not in self._entered:
+                task.cancel()  # still queued on the semaphore: nothing to clean up
         if self._tasks:
             _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
             for task in pending:
@@ -189,6 +193,7 @@ class KernelPool(Generic[T]):
             task = asyncio.get_running_loop().create_task(self._run_start(spec))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._entered.discard)
 
     async def _run_start(self, spec: str) -> None:
         task = asyncio.current_task()
@@ -203,7 +208,6 @@ class KernelPool(Generic[T]):
                 result = exc
         finally:
             self._starting[spec] -= 1
-            self._in_start.discard(task)
         await self._deliver(spec, result)
 
     async def _start_with_retries(self, spec: str, task: asyncio.Task[None]) -> T:
@@ -211,7 +215,7 @@ class KernelPool(Generic[T]):
             async with self._gate:
                 if self._closed:
                     raise PoolClosedError("kernel pool is closed")
-                self._in_start.add(task)
+                self._entered.add(task)
                 self.stats["starts"] += 1
                 self.stats["active"] += 1
                 self.stats["max_active"] = max(self.stats["max_active"], self.stats["active"])
@@ -223,7 +227,6 @@ class KernelPool(Generic[T]):
                         raise
                 finally:
                     self.stats["active"] -= 1
-                    self._in_start.discard(task)
         raise AssertionError("unreachable")
 
     async def _deliver(self, spec: str, result: T | BaseException) -> None:

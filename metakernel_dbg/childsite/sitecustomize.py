@@ -57,3 +57,16 @@ if "--for-server" in sys.argv and hasattr(os, "register_at_fork"):
             target=_exit_with, args=(_kernel,), daemon=True
         ).start()
     )
+
+
+def _die_with_meta(meta: int) -> None:
+    """A kernel started by the meta-kernel dies with it, even before its bootstrap ran
+    (warm pool kernels, kernels still starting when the meta-kernel was killed)."""
+    while os.getppid() == meta:
+        time.sleep(0.5)
+    os.kill(os.getpid(), 9)
+
+
+_meta = os.environ.get("MKDBG_META_PID", "")
+if _meta.isdigit() and os.getppid() == int(_meta):
+    threading.Thread(target=_die_with_meta, args=(int(_meta),), daemon=True).start()

@@ -1,0 +1,122 @@
+"""`metakernel-dbg bench --quick` runs and reports every measurement (not its timings)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+STATS = {"median", "p99", "min", "max", "mean", "n"}
+STAT_KEYS = [
+    "raw_zmq_rt_us",
+    "ipykernel_execute_rt_us",
+    "call_us",
+    "depth1_total_us",
+    "depth1_per_hop_us",
+    "depth3_total_us",
+    "depth3_per_hop_us",
+    "depth10_total_us",
+    "depth10_per_hop_us",
+    "fanout_1000_calls_s",
+    "fanout_1000_calls_steady_s",
+    "big_arg_small_ms",
+    "big_arg_large_ms",
+    "pool_acquire_ms",
+    "pool_acquire_ready_ms",
+    "cold_render_s",
+    "cold_render_close_s",
+    "plain_starts_s",
+    "plain_shutdown_s",
+]
+NUMBER_KEYS = [
+    "fanout_calls",
+    "hot_loop_ns_per_call",
+    "call_median_debugger_never_started_us",
+    "child_pss_median_mib",
+    "child_rss_median_mib",
+    "child_kernels_measured",
+    "functions",
+    "start_concurrency",
+    "warm_pool_render_s",
+    "meta_peak_rss_mib",
+]
+BOOL_KEYS = [
+    "debugpy_in_child_modules",
+    "pydevd_in_child_modules",
+    "trace_function_in_child",
+    "pool_acquire_all_warm",
+]
+RATIO_KEYS = [
+    "call_vs_raw_zmq",
+    "execute_vs_call",
+    "per_hop_depth10_vs_depth1",
+    "warm_acquisition_ms",
+    "cold_render_vs_plain_starts",
+    "warm_pool_render_s",
+    "fanout_1000_calls_s",
+    "debugger_never_started",
+]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _command() -> list[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "metakernel-dbg")
+    if os.path.exists(script):
+        return [script]
+    found = shutil.which("metakernel-dbg")
+    return [found] if found else [sys.executable, "-m", "metakernel_dbg"]
+
+
+@pytest.mark.timeout(240)
+def test_bench_quick(tmp_path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [*_command(), "bench", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(out.read_text())
+
+    m = result["measurements"]
+    for key in STAT_KEYS:
+        assert set(m[key]) >= STATS, key
+        for stat in STATS:
+            assert _is_number(m[key][stat]), (key, stat, m[key][stat])
+        assert m[key]["n"] >= 1
+    for key in NUMBER_KEYS:
+        assert _is_number(m[key]), (key, m[key])
+    for key in BOOL_KEYS:
+        assert isinstance(m[key], bool), key
+    assert m["big_arg_small_ms"]["bytes"] == 1 << 20
+    assert m["big_arg_large_ms"]["bytes"] == 5 << 20
+    assert m["functions"] == 6
+    assert m["pool_acquire_all_warm"] is True  # every timed acquisition found a warm kernel
+
+    ratios = {r["key"]: r for r in result["ratios"]}
+    for key in RATIO_KEYS:
+        row = ratios[key]
+        assert row["status"] in ("PASS", "MISS"), row
+        assert _is_number(row["value"]) or isinstance(row["value"], bool), row
+    assert ratios["debugger_started_in_callee"]["status"] == "n/a"
+
+    machine = result["machine"]
+    assert machine["cores"] >= 1 and machine["python"] and machine["cpu_model"]
+    assert {"ipykernel", "jupyter_client", "pyzmq"} <= set(machine["versions"])
+
+    table = proc.stdout
+    assert "Headline" in table and "Absolute" in table
+    for row in result["ratios"]:
+        assert row["label"] in table
+    assert "debugger started in callee: not measured yet" in table
+    assert table.count("PASS") + table.count("MISS") >= len(RATIO_KEYS)
