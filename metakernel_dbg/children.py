@@ -51,7 +51,7 @@ class ChildKernel:
         return f"{self.function or 'main'} [{self.spec} pid {self.pid}]"
 
     def kernel_info(self) -> dict[str, Any]:
-        """Identity of this kernel as recorded in traces."""
+        """Identity of this kernel as recorded in traces (a fresh copy: spans own theirs)."""
         kernel_id = self.km.kernel_id if self.km else None
         return {"spec": self.spec, "kernel_id": kernel_id or "", "pid": self.pid, "host": _HOST}
 

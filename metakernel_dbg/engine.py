@@ -369,9 +369,6 @@ class Engine:
             self.frontend.publish(msg["header"]["msg_type"], msg["content"])
 
     # -- hooks called by the router (router thread) ---------------------------------------
-    def known_functions(self) -> list[str]:
-        return list(self.functions)
-
     def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None:
         """Give the router an idle, up-to-date instance; start one if none is free."""
         fdef = self.functions.get(function)

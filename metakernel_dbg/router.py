@@ -45,7 +45,8 @@ class EngineHooks(Protocol):
     def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None: ...
     def replace_instance(self, instance: Any) -> None: ...
     def start_serving(self, instance: Any) -> None: ...
-    def known_functions(self) -> list[str]: ...
+    @property
+    def functions(self) -> dict[str, Any]: ...
     def publish_output(self, name: str, text: str) -> None: ...
     def on_render_changed(self) -> None: ...
 
@@ -106,11 +107,12 @@ class Router:
         self._inspect_ids = iter(range(1, 1 << 62))
         self._posted: collections.deque[Callable[[], None]] = collections.deque()
         self._hellos: dict[str, Future] = {}
+        self._size: int | None = None
         ctx = zmq.Context.instance()
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message + 64)
         old = os.umask(0o077)
         try:
             self.sock.bind(self.address)
@@ -259,14 +261,14 @@ class Router:
                     level.callee.busy = False
         return render
 
-    def _span(self, function, kernel, parent, args, kwargs, site) -> dict[str, Any]:
+    def _span(self, function, kernel, parent, args, kwargs, site, size=None) -> dict[str, Any]:
         return {
             "span_id": new_span_id(),
             "parent_span_id": parent,
             "function": function,
             "kernel": kernel,
-            "args": cap_json(args),
-            "kwargs": cap_json(kwargs),
+            "args": cap_json(args, size=size),
+            "kwargs": cap_json(kwargs, size=size),
             "start_ns": time.time_ns(),
             "end_ns": None,
             "status": "ok",
@@ -289,6 +291,7 @@ class Router:
         msg = channel.unpack(frames[1:]) if channel else None
         if msg is None:
             return  # unknown peer, forged or replayed: dropped without a word
+        self._size = len(frames[-1])  # of the message being handled: an upper bound of args
         handler = getattr(self, f"_on_{msg.get('k')}", None)
         if handler is not None:
             handler(sender, msg)
@@ -327,7 +330,8 @@ class Router:
             self._fail(caller, caller_call_id, future, error)
             return
         render.calls += 1
-        span = self._span(fn, dict(NO_KERNEL), parent["span_id"], args, kwargs, site)
+        size = self._size if future is None else None
+        span = self._span(fn, dict(NO_KERNEL), parent["span_id"], args, kwargs, site, size)
         level = Level(span, caller, caller_call_id, future=future, stop_on_entry=entry)
         level.call_id = next(self._call_ids)
         if self.limits.call_timeout:
@@ -338,8 +342,8 @@ class Router:
         self.hooks.acquire(fn, busy, lambda result: self._dispatch(level, args, kwargs, result))
 
     def _refuse(self, render: Render, fn: Any) -> dict[str, Any] | None:
-        if not isinstance(fn, str) or fn not in self.hooks.known_functions():
-            known = ", ".join(sorted(self.hooks.known_functions())) or "(none)"
+        if not isinstance(fn, str) or fn not in self.hooks.functions:
+            known = ", ".join(sorted(self.hooks.functions)) or "(none)"
             return {
                 "kind": "unknown_function",
                 "message": f"no function named {fn!r}; known functions: {known}",

@@ -121,9 +121,9 @@ class _Runtime:
             frames = self.channel.pack(msg)
         except (TypeError, ValueError) as exc:
             raise CallArgumentError(f"values must be JSON ({exc})") from None
-        if len(frames[1]) > self.max_message:
+        if len(frames[-1]) > self.max_message:
             raise CallArgumentError(
-                f"message of {len(frames[1])} bytes is over the call plane's limit of "
+                f"message of {len(frames[-1])} bytes is over the call plane's limit of "
                 f"{self.max_message} bytes"
             )
         return frames

@@ -130,8 +130,16 @@ def cap_text(s: str, limit: int = 8192) -> str:
     return f"{s[:limit]}\n… [truncated {len(s) - limit} chars]"
 
 
-def cap_json(value: Any, limit: int = 4096) -> Any:
-    """``value`` unchanged, or a ``$truncated`` marker if its JSON exceeds ``limit`` bytes."""
+def cap_json(value: Any, limit: int = 4096, size: int | None = None) -> Any:
+    """``value`` unchanged, or a ``$truncated`` marker if its JSON exceeds ``limit`` bytes.
+
+    ``size``, when the caller already knows the encoded size (the call plane does), saves
+    encoding a possibly huge value just to measure it.
+    """
+    if size is not None:
+        if size <= limit:
+            return value
+        return {"$truncated": True, "size": size, "preview": safe_repr(value, max_len=200)}
     try:
         encoded = json.dumps(value, default=safe_repr, ensure_ascii=False)
     except (TypeError, ValueError):  # e.g. circular references: can never be sent as-is
