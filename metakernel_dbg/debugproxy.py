@@ -330,14 +330,15 @@ class DebugProxy:
             return  # a `pause` suspends every thread; only the one running user code counts
         for out in dapcore.translate_child_event(child.instance_id, event, self.stop):
             self._emit(out)
-            for listener in list(self.stop_listeners):  # console.py hook
-                listener(out)
 
     def _emit(self, event: Json) -> None:
         """Publish a debug_event, only while a frontend debug session is on (`jupyter console`
-        and jupyter_kernel_test do not expect debug_event when nobody started a debugger)."""
+        and jupyter_kernel_test do not expect debug_event when nobody started a debugger);
+        the console's listeners get every event either way."""
         if self.started:
             self.emit(event)
+        for listener in list(self.stop_listeners):  # console.py hook
+            listener(event)
 
     # -- console hooks (console.py drives the same proxy with its own requests) -------------
     async def start_for_console(self) -> list[str]:

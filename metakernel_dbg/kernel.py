@@ -60,6 +60,14 @@ class MetaKernel(Kernel):
     max_depth = Integer(32, help="maximum call depth across kernels").tag(config=True)
     max_calls = Integer(0, help="maximum calls per render (0: unlimited)").tag(config=True)
     start_timeout = Integer(60, help="seconds a child kernel may take to start").tag(config=True)
+    pool_size = Integer(2, help="warm function kernels kept per kernelspec (0: none)").tag(
+        config=True
+    )
+    isolation = Unicode(
+        "shared",
+        help='"shared": function kernels keep their state between cells; '
+        '"per-render": every cell gets fresh function kernels',
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -75,6 +83,9 @@ class MetaKernel(Kernel):
                 max_depth=self.max_depth,
                 max_calls=self.max_calls,
                 start_timeout=float(self.start_timeout),
+                pool_size=self.pool_size,
+                prewarm=("python3",) if self.pool_size else (),
+                isolation=self.isolation,
             ),
         )
         self.debug_proxy = DebugProxy(self.engine, self._publish_debug_event)
@@ -193,7 +204,9 @@ class MetaKernel(Kernel):
             )
             # console tracer hook: while the main kernel runs the cell, the tracer prompts
             # on our stdin channel (as this request) whenever the render stops
-            reply = await self.tracer.supervise(request, code, ident, parent, allow_stdin and not silent)
+            reply = await self.tracer.supervise(
+                request, code, ident, parent, allow_stdin and not silent
+            )
         finally:
             await engine.run(engine.end_render())
         result = dict(reply["content"])
@@ -249,7 +262,7 @@ class MetaKernel(Kernel):
         content: dict[str, Any] = {"status": "ok"}
         try:
             # console tracer hook: an interrupt while the tracer prompts aborts the render
-            # like `quit` (the tracer resumes the stopped kernel before interrupting)
+            # like `quit` (no signal reaches a kernel suspended in its debugger)
             if not self.tracer.on_interrupt():
                 await self.engine.run(self.engine.interrupt())
         except Exception as exc:  # noqa: BLE001

@@ -1,0 +1,1235 @@
+"""The console tracer: pdb at a prompt for renders whose call stack spans kernels.
+
+`jupyter console` has no debugger panel and ignores `debug_event`. The tracer drives the
+SAME debug proxy as JupyterLab (`DebugProxy.handle`, on the engine loop), so the stack it
+prints is the merged `stackTrace` a debugger panel gets. Magics arm it:
+
+- ``%break FUNC[:LINE]`` / ``%break PATH:LINE``, ``%tbreak ...`` (one-shot), ``%breaks``,
+  ``%clear [N|all]``, ``%pdb [on|off]`` (stop where an exception is raised),
+  ``%trace [--json PATH]`` (merged trace of the last failed render), and the ``%step CODE``
+  prefix (run CODE stopped at its first line).
+
+When a render the tracer armed stops, the meta-kernel prompts on its stdin channel as the
+console's own execute_request (`input_request`, answered in the cell's stdin box in
+JupyterLab) and runs pdb-like commands; output goes out as `stream` on IOPub. While a
+frontend debug session is on (JupyterLab's debugger), the panel handles every stop and the
+tracer never prompts.
+
+The command parser and the formatters are pure functions (tested without kernels); the
+`Tracer` is the I/O shell: magics on the kernel's loop, the stop listener on the engine loop,
+the prompt loop in a worker thread (it blocks on stdin).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import itertools
+import os
+import re
+import threading
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from .dapcore import VIRTUAL_THREAD_ID
+from .functions import cell_path
+from .magics import MagicError, line_magic
+
+Json = dict[str, Any]
+PROMPT = "(mkdbg) "
+_DAP_TIMEOUT = 60.0
+_RESUME_TIMEOUT = 10.0
+_ABORTED = "the render was aborted at the console (quit)"
+_RETURN_STEPS = 500  # lines a cross-kernel `return` steps through before it gives up
+_MAIN_ABORT_WAIT = 3.0  # seconds a resumed main cell may take to make its next call
+_LIST_CONTEXT = 5
+
+# --------------------------------------------------------------------------- commands
+
+_ALIASES = {
+    "where": "where",
+    "w": "where",
+    "bt": "where",
+    "up": "up",
+    "u": "up",
+    "down": "down",
+    "d": "down",
+    "frame": "frame",
+    "f": "frame",
+    "list": "list",
+    "l": "list",
+    "p": "p",
+    "pp": "pp",
+    "locals": "locals",
+    "args": "args",
+    "a": "args",
+    "next": "next",
+    "n": "next",
+    "step": "step",
+    "s": "step",
+    "return": "return",
+    "r": "return",
+    "continue": "continue",
+    "cont": "continue",
+    "c": "continue",
+    "quit": "quit",
+    "q": "quit",
+    "exit": "quit",
+    "help": "help",
+    "h": "help",
+    "?": "help",
+}
+#: console command -> DAP request that resumes the stopped kernel
+RESUME = {"next": "next", "step": "stepIn", "return": "stepOut", "continue": "continue"}
+#: commands an empty line repeats (pdb repeats the last command)
+_REPEATABLE = {"next", "step", "return", "continue", "up", "down", "list", "where"}
+
+HELP = """\
+where (w, bt)      the merged stack, innermost first; -> marks the selected frame
+up [N] / down [N]  select an older / newer frame;  frame N (f N): select frame #N
+list [N | A,B]     source around the current line (or line N, or lines A..B)
+p EXPR / pp EXPR   evaluate in the selected frame's kernel and scope (pp: pretty-print)
+locals / args (a)  the selected frame's local variables / arguments
+next (n)           run to the next line (a callee's return stops in its caller)
+step (s)           like next, but step into a call(...) in the callee's kernel
+return (r)         run until the current function returns, stop in its caller
+continue (c)       run until the next breakpoint
+quit (q)           abort the render (the kernels stay usable)
+An empty line repeats next/step/return/continue/up/down/list/where.
+"""
+
+
+class CommandError(ValueError):
+    """A command line that cannot be run; shown as ``*** message`` and prompted again."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed prompt command: canonical ``name``, the raw ``arg`` text, numbers."""
+
+    name: str
+    arg: str = ""
+    numbers: tuple[int, ...] = ()
+
+
+def _number(text: str, what: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise CommandError(f"{what} must be an integer, got {text!r}") from None
+    if value < minimum:
+        raise CommandError(f"{what} must be at least {minimum}, got {value}")
+    return value
+
+
+def parse_command(line: str, last: Command | None = None) -> Command | None:
+    """Parse one prompt line; None for an empty line with nothing to repeat."""
+    text = line.strip()
+    if not text:
+        return last if last is not None and last.name in _REPEATABLE else None
+    word, _, rest = text.partition(" ")
+    rest = rest.strip()
+    name = _ALIASES.get(word)
+    if name is None:
+        raise CommandError(f"unknown command {word!r} (type help)")
+    if name in ("p", "pp"):
+        if not rest:
+            raise CommandError(f"usage: {name} EXPRESSION")
+        try:
+            compile(rest, "<expression>", "eval")
+        except SyntaxError as exc:
+            raise CommandError(f"SyntaxError: {exc.msg}") from None
+        return Command(name, rest)
+    if name in ("up", "down"):
+        return Command(name, rest, (_number(rest, "count", 1) if rest else 1,))
+    if name == "frame":
+        if not rest:
+            raise CommandError("usage: frame N (N as listed by where)")
+        return Command(name, rest, (_number(rest, "frame number", 0),))
+    if name == "list":
+        if not rest:
+            return Command(name)
+        parts = [p.strip() for p in rest.split(",")]
+        if len(parts) > 2:
+            raise CommandError("usage: list [LINE | FIRST,LAST]")
+        numbers = tuple(_number(p, "line", 1) for p in parts)
+        if len(numbers) == 2 and numbers[1] < numbers[0]:
+            raise CommandError(f"list {rest}: the last line comes before the first")
+        return Command(name, rest, numbers)
+    if rest and name != "help":
+        raise CommandError(f"{word} takes no argument")
+    return Command(name)
+
+
+# --------------------------------------------------------------------------- source
+
+
+def executable_lines(source: str, filename: str = "<source>") -> set[int]:
+    """Lines a line event (so a breakpoint) can happen on, from the compiled code."""
+    try:
+        code = compile(source, filename, "exec")
+    except SyntaxError:
+        return set()
+    lines: set[int] = set()
+    todo = [code]
+    while todo:
+        co = todo.pop()
+        lines.update(line for _, _, line in co.co_lines() if line)
+        todo.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+    return lines
+
+
+def _function_nodes(source: str) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def first_body_line(source: str, name: str) -> int | None:
+    """First line of ``def name``'s body that runs (its docstring skipped), like pdb."""
+    for node in _function_nodes(source):
+        if node.name == name:
+            body = node.body
+            doc = (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            )
+            stmt = body[1] if doc and len(body) > 1 else body[0]
+            return stmt.lineno
+    return None
+
+
+def argument_names(source: str, name: str, line: int) -> list[str]:
+    """Parameter names of the ``def name`` around ``line`` (innermost), in order."""
+    best = None
+    for node in _function_nodes(source):
+        if node.name == name and node.lineno <= line <= (node.end_lineno or line):
+            if best is None or node.lineno > best.lineno:
+                best = node
+    if best is None:
+        return []
+    a = best.args
+    names = [x.arg for x in (*a.posonlyargs, *a.args)]
+    if a.vararg:
+        names.append(a.vararg.arg)
+    names += [x.arg for x in a.kwonlyargs]
+    if a.kwarg:
+        names.append(a.kwarg.arg)
+    return names
+
+
+def first_statement_line(code: str) -> int:
+    """Line of the first statement of a cell (1 if it is not plain Python)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return 1
+    return tree.body[0].lineno if tree.body else 1
+
+
+class BreakError(ValueError):
+    """A ``%break`` location that cannot be resolved."""
+
+
+@dataclass(frozen=True)
+class Location:
+    path: str
+    line: int
+    label: str  # "inner, cell line 3" / "inner.py line 3"
+
+
+def describe_location(path: str, line: int, cell_dir: str) -> str:
+    """``cell line 3`` for a notebook cell, ``inner.py line 3`` for a file."""
+    if path.startswith(cell_dir.rstrip(os.sep) + os.sep):
+        return f"cell line {line}"
+    return f"{os.path.basename(path) or path} line {line}"
+
+
+def resolve_break(
+    spec: str, functions: dict[str, tuple[str, str]], cell_dir: str, cwd: str = ""
+) -> Location:
+    """``FUNC[:LINE]`` or ``PATH:LINE`` -> where the breakpoint goes.
+
+    ``functions`` maps a name to ``(filename, source)``; LINE counts lines of the function's
+    cell (the ``%%function`` line is line 1, as in JupyterLab) or file.
+    """
+    target, sep, line_text = spec.rpartition(":")
+    if not sep or not line_text.strip().isdigit():
+        target, line_text = spec, ""
+    line = int(line_text) if line_text else None
+    by_path = {os.path.abspath(f): (n, s) for n, (f, s) in functions.items()}
+    name: str | None = None
+    if target in functions:
+        name, (path, source) = target, functions[target]
+    elif os.sep in target or target.endswith(".py") or (cwd and os.path.exists(target)):
+        path = os.path.abspath(os.path.join(cwd, target)) if cwd else os.path.abspath(target)
+        if line is None:
+            raise BreakError(f"%break {spec}: a file needs a line (PATH:LINE)")
+        if path in by_path:
+            name, source = by_path[path]
+        else:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    source = f.read()
+            except OSError as exc:
+                raise BreakError(f"%break {spec}: cannot read {path}: {exc.strerror}") from None
+    else:
+        known = ", ".join(sorted(functions)) or "none defined"
+        raise BreakError(f"%break {spec}: no function named {target!r} (known: {known})")
+    if line is None:
+        assert name is not None
+        line = first_body_line(source, name)
+        if line is None:
+            raise BreakError(f"%break {spec}: no 'def {name}' in its source")
+    count = len(source.splitlines())
+    if not 1 <= line <= count:
+        raise BreakError(f"%break {spec}: line {line} is outside 1..{count}")
+    code = executable_lines(source, path)
+    if code and line not in code:
+        later = [n for n in sorted(code) if n > line]
+        hint = f"; the next line with code is {later[0]}" if later else ""
+        raise BreakError(f"%break {spec}: line {line} is blank, a comment or not code{hint}")
+    where = describe_location(path, line, cell_dir)
+    return Location(path, line, f"{name}, {where}" if name else where)
+
+
+# --------------------------------------------------------------------------- formatting
+
+_RESET, _BOLD, _DIM, _RED, _GREEN, _CYAN = (
+    "\x1b[0m",
+    "\x1b[1m",
+    "\x1b[2m",
+    "\x1b[31m",
+    "\x1b[32m",
+    "\x1b[36m",
+)
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"{code}{text}{_RESET}" if color and text else text
+
+
+@dataclass
+class Frame:
+    """One row of the merged stack, as the console shows it."""
+
+    index: int
+    id: int
+    function: str
+    kernel: str  # "python3 pid 4242", "main pid 4240"
+    line: int
+    path: str
+    source: str = ""  # the source line, unstripped
+
+
+_FRAME_NAME = re.compile(r"^(?P<fn>.*?)(?: \(Current frame\))?  \[(?P<kernel>[^\]]*)\]$")
+
+
+def split_frame_name(name: str) -> tuple[str, str]:
+    """``"inner  [python3 pid 4242]"`` -> ``("inner", "python3 pid 4242")``."""
+    match = _FRAME_NAME.match(name)
+    if match is None:
+        return name.replace(" (Current frame)", ""), "?"
+    return match["fn"], match["kernel"]
+
+
+def frames_from_stack(stack_frames: list[Json]) -> list[Frame]:
+    """Console frames from the proxy's merged ``stackTrace`` frames (innermost first)."""
+    out = []
+    for index, sf in enumerate(stack_frames):
+        fn, kernel = split_frame_name(sf.get("name", "?"))
+        path = (sf.get("source") or {}).get("path", "")
+        out.append(Frame(index, sf["id"], fn, kernel, sf.get("line", 0), path))
+    return out
+
+
+def format_source_line(line: int, text: str, color: bool, marker: str = "") -> str:
+    """``      3     return y + 1`` (pdb-like: line number, then the line as written)."""
+    head = f"{line:>5} {marker:<2}" if marker else f"{line:>7}"
+    return f"{_paint(head, _DIM, color) if not marker else head} {text.rstrip()}"
+
+
+def format_header(frame: Frame, cell_dir: str, color: bool) -> str:
+    """The location shown at a stop::
+
+    > inner (python3 pid 4242) cell line 3
+          3     return y + 1
+    """
+    where = describe_location(frame.path, frame.line, cell_dir) if frame.path else "line ?"
+    head = f"> {_paint(frame.function, _BOLD, color)} ({frame.kernel}) {where}"
+    out = head + "\n"
+    if frame.source:
+        out += format_source_line(frame.line, frame.source, color) + "\n"
+    return out
+
+
+def format_where(frames: list[Frame], current: int, color: bool) -> str:
+    """The merged stack, innermost first, one line per frame::
+
+    -> #0 inner    [python3 pid 4242]  line 3   return y + 1
+       #1 outer    [python3 pid 4243]  line 5   total += call("inner", i)
+       #2 <module> [main pid 4240]     line 1   call("outer", 3)
+    """
+    if not frames:
+        return "(no frames)\n"
+    wn = max(len(f.function) for f in frames)
+    wk = max(len(f.kernel) for f in frames) + 2
+    wl = max(len(f"line {f.line}") for f in frames)
+    lines = []
+    for f in frames:
+        mark = "->" if f.index == current else "  "
+        kernel = _paint(f"[{f.kernel}]".ljust(wk), _DIM, color)
+        row = f"  {mark} #{f.index} {f.function:<{wn}} {kernel}  {f'line {f.line}':<{wl}}"
+        row += f"   {f.source.strip()}" if f.source.strip() else ""
+        lines.append(_paint(row, _BOLD, color) if f.index == current else row)
+    return "\n".join(lines) + "\n"
+
+
+def format_listing(
+    source_lines: list[str], first: int, last: int, current: int, breaks: set[int], color: bool
+) -> str:
+    """Lines ``first..last`` (1-based), ``->`` at the current line, ``B`` at breakpoints."""
+    out = []
+    for n in range(max(1, first), min(len(source_lines), last) + 1):
+        marker = "->" if n == current else ("B" if n in breaks else "")
+        text = format_source_line(n, source_lines[n - 1], color, marker or " ")
+        out.append(_paint(text, _BOLD, color) if n == current else text)
+    return "\n".join(out) + "\n" if out else "(no source lines there)\n"
+
+
+def error_text(message: str) -> str:
+    """The informative part of a failed request's message (a traceback's last line)."""
+    for prefix in ("evaluate failed: ", "stackTrace failed: "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "failed"
+
+
+def exception_summary(body: Json) -> str:
+    """``ValueError: bad 2`` from a ``stopped`` (reason exception) event body."""
+    kind = (body.get("text") or "").split(" ", 1)[0].strip() or "Exception"
+    return f"{kind}: {body.get('description', '')}".rstrip(": ")
+
+
+def split_step_prefix(code: str) -> str | None:
+    """``%step CODE`` -> CODE (also ``%step`` alone on the first line, code below);
+    None when the cell does not start with ``%step``."""
+    match = re.match(r"%step(?=\s|$)[ \t]*", code)
+    if match is None:
+        return None
+    rest = code[match.end() :]
+    return rest[1:] if rest.startswith("\n") else rest
+
+
+# --------------------------------------------------------------------------- the tracer
+
+
+class DapError(RuntimeError):
+    """A request the proxy answered with ``success: false``."""
+
+
+class _Cancelled(Exception):
+    """The prompt was abandoned: the render ended, or the user interrupted."""
+
+
+@dataclass
+class Breakpoint:
+    number: int
+    vid: int  # the proxy's virtual breakpoint id
+    path: str
+    line: int
+    label: str
+    temporary: bool
+    hits: int = 0
+
+
+@dataclass
+class _Render:
+    """One render (cell) the tracer supervises."""
+
+    ident: Any
+    parent: dict[str, Any]
+    allow_stdin: bool
+    color: bool
+    loop: asyncio.AbstractEventLoop
+    stops: asyncio.Queue = field(default_factory=asyncio.Queue)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    prompting: bool = False
+    interrupted: bool = False
+    aborting: bool = False
+    muted: bool = False
+    postmortem: bool = False
+    step_bp: tuple[int, str] | None = None
+    last: Command | None = None  # what an empty line repeats
+    returning: _Returning | None = None
+
+
+@dataclass
+class _Returning:
+    """A cross-kernel `return` in progress: the function's kernel and stack depth."""
+
+    kernel: str
+    depth: int
+    steps: int = 0
+
+
+class Tracer:
+    """The console tracer of one meta-kernel (see the module docstring)."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+        self.engine = kernel.engine
+        self.proxy = kernel.debug_proxy
+        #: console breakpoints by number; changed on the engine loop only
+        self.breaks: dict[int, Breakpoint] = {}
+        self._numbers = itertools.count(1)
+        self._seq = itertools.count(1)
+        self.pdb = False
+        self._step_next = False
+        self._ctx: _Render | None = None
+        self._resumed = threading.Event()
+        self._step_vids: set[int] = set()
+        self._deleted: list[Breakpoint] = []
+        #: sources of the cells run in the main kernel, by their cell path
+        self._cells: dict[str, str] = {}
+        self.proxy.stop_listeners.append(self._on_event)
+
+    # -- helpers -----------------------------------------------------------------------
+    @property
+    def cell_dir(self) -> str:
+        return self.engine.cell_dir
+
+    def _color(self, parent: dict[str, Any] | None) -> bool:
+        """ANSI colours unless the request (metadata ``color: false``) or NO_COLOR says no."""
+        meta = (parent or {}).get("metadata") or {}
+        for key in ("color", "colors"):
+            if key in meta:
+                value = meta[key]
+                return value not in (False, "NoColor", "nocolor", "none", 0)
+        return not os.environ.get("NO_COLOR")
+
+    def _functions(self) -> dict[str, tuple[str, str]]:
+        return {n: (f.filename, f.source) for n, f in list(self.engine.functions.items())}
+
+    def _publish(self, text: str, parent: dict[str, Any] | None = None) -> None:
+        """stdout stream on IOPub, parented to the console's execute_request."""
+        kernel = self.kernel
+        if parent is None:
+            kernel.publish("stream", {"name": "stdout", "text": text})
+            return
+        kernel.session.send(
+            kernel.iopub_socket,
+            "stream",
+            {"name": "stdout", "text": text},
+            parent=parent,
+            ident=kernel._topic("stream"),
+        )
+        # IOPub sends go through ipykernel's IO thread: wait until this one is out, so that
+        # frontends see it before the input_request that follows on the stdin channel
+        iopub_thread = getattr(kernel, "iopub_thread", None)
+        if iopub_thread is not None and getattr(iopub_thread, "thread", None) is not None:
+            sent = threading.Event()
+            iopub_thread.schedule(sent.set)
+            sent.wait(2.0)
+
+    # -- magics (kernel loop) --------------------------------------------------------------
+    async def magic_break(self, words: list[str], rest: str, temporary: bool) -> None:
+        name = "tbreak" if temporary else "break"
+        if rest.strip() or len(words) > 1:
+            raise MagicError(f"usage: %{name} FUNC[:LINE] | PATH:LINE")
+        if not words:
+            await self.magic_breaks()
+            return
+        try:
+            loc = resolve_break(words[0], self._functions(), self.cell_dir, os.getcwd())
+        except BreakError as exc:
+            raise MagicError(str(exc)) from None
+        bp, failures = await self.engine.run(self._add_break(loc, temporary))
+        kind = "Temporary breakpoint" if bp.temporary else "Breakpoint"
+        self._publish(f"{kind} {bp.number} at {bp.label}\n")
+        self._warn(failures)
+
+    async def _add_break(self, loc: Location, temporary: bool) -> tuple[Breakpoint, list[str]]:
+        """On the engine loop: the book, the console's numbering, every child's debugger."""
+        failures = await self.proxy.start_for_console()
+        await self._dump_cell(loc.path)
+        vid = self.proxy.book.add(loc.path, loc.line, temporary=temporary)
+        bp = next((b for b in self.breaks.values() if b.vid == vid), None)
+        if bp is None:
+            bp = Breakpoint(next(self._numbers), vid, loc.path, loc.line, loc.label, temporary)
+            self.breaks[bp.number] = bp
+        elif not temporary:
+            bp.temporary = False
+        await self.proxy.push_breakpoints(loc.path)
+        return bp, failures
+
+    async def _dump_cell(self, path: str) -> None:
+        """A `%%function` cell's file must exist for debugpy to honour breakpoints in it:
+        write it as JupyterLab's `dumpCell` does (the cell text, hashed to that path)."""
+        if os.path.exists(path) or not path.startswith(self.cell_dir.rstrip(os.sep) + os.sep):
+            return
+        for _name, (filename, source) in self._functions().items():
+            if filename == path and source.startswith("# %%function"):
+                cell = source[2:]
+                if cell_path(self.cell_dir, cell) == path:
+                    await self.proxy.handle(self._request("dumpCell", {"code": cell}))
+                return
+
+    def _warn(self, failures: list[str]) -> None:
+        for failure in failures:
+            self.kernel.publish(
+                "stream", {"name": "stderr", "text": f"debugger not started in {failure}\n"}
+            )
+
+    async def magic_breaks(self) -> None:
+        rows = await self.engine.run(self._live_breaks())
+        if not rows:
+            text = "no breakpoints (set one with %break FUNC[:LINE])\n"
+        else:
+            text = "".join(
+                f"{b.number:>3}  {'tbreak' if b.temporary else 'break ':<6}  {b.label}"
+                f"{f'  (hit {b.hits}x)' if b.hits else ''}\n"
+                for b in rows
+            )
+        text += f"pdb {'on' if self.pdb else 'off'}\n"
+        self._publish(text)
+
+    async def _live_breaks(self) -> list[Breakpoint]:
+        """The console's breakpoints still in the book (a frontend's `setBreakpoints` for a
+        path replaces the breakpoints of that path, console ones included)."""
+        for bp in list(self.breaks.values()):
+            lines = self.proxy.book.arguments_for(bp.path)["breakpoints"]
+            if all(b["line"] != bp.line for b in lines):
+                del self.breaks[bp.number]
+        return sorted(self.breaks.values(), key=lambda b: b.number)
+
+    async def magic_clear(self, words: list[str], rest: str) -> None:
+        if rest.strip() or len(words) > 1:
+            raise MagicError("usage: %clear [N | all]")
+        if not words or words[0] == "all":
+            numbers = sorted(self.breaks)
+        else:
+            try:
+                numbers = [int(words[0])]
+            except ValueError:
+                raise MagicError(f"%clear: {words[0]!r} is not a breakpoint number") from None
+            if numbers[0] not in self.breaks:
+                raise MagicError(f"%clear: no breakpoint {numbers[0]} (see %breaks)")
+        removed = await self.engine.run(self._clear(numbers))
+        text = "".join(f"Deleted breakpoint {b.number} at {b.label}\n" for b in removed)
+        self._publish(text or "no breakpoints\n")
+
+    async def _clear(self, numbers: list[int]) -> list[Breakpoint]:
+        removed, paths = [], set()
+        for number in numbers:
+            bp = self.breaks.pop(number, None)
+            if bp is None:
+                continue
+            removed.append(bp)
+            try:
+                paths.add(self.proxy.book.remove(bp.vid))
+            except LookupError:
+                pass
+        for path in paths:
+            await self.proxy.push_breakpoints(path)
+        return removed
+
+    async def magic_pdb(self, words: list[str], rest: str) -> None:
+        if rest.strip() or len(words) > 1 or (words and words[0] not in _ON_OFF):
+            raise MagicError("usage: %pdb [on | off]")
+        self.pdb = _ON_OFF[words[0]] if words else not self.pdb
+        failures = await self.engine.run(self._set_pdb(self.pdb))
+        state = "on: an uncaught exception stops where it is raised" if self.pdb else "off"
+        self._publish(f"pdb {state}\n")
+        self._warn(failures)
+
+    async def _set_pdb(self, on: bool) -> list[str]:
+        failures = await self.proxy.start_for_console() if on else []
+        filters = [f for f in self.proxy.book.exception_filters if f != "userUnhandled"]
+        if on:
+            filters.append("userUnhandled")
+        await self.proxy.handle(self._request("setExceptionBreakpoints", {"filters": filters}))
+        return failures
+
+    async def magic_trace(self, words: list[str], rest: str) -> None:
+        if rest.strip() or not (words == [] or (len(words) == 2 and words[0] == "--json")):
+            raise MagicError("usage: %trace [--json PATH]")
+        trace = self.engine.router.last_failure
+        if trace is None:
+            raise MagicError("no failed render to show yet", "NoTrace")
+        if words:
+            path = os.path.abspath(words[1])
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(trace.to_json())
+            self._publish(f"trace saved to {path}\n")
+            return
+        text = trace.to_text(color=self._color(self.kernel._render_parent))
+        self._publish(text if text.endswith("\n") else text + "\n")
+
+    def take_step_prefix(self, code: str) -> str:
+        """Kernel hook: strip a ``%step`` prefix and arm a stop at the code's first line."""
+        rest = split_step_prefix(code)
+        if rest is None:
+            return code
+        if not rest.strip():
+            raise MagicError("usage: %step CODE (run CODE, stopped at its first line)")
+        self._step_next = True
+        return rest
+
+    # -- renders (kernel loop) ---------------------------------------------------------------
+    @property
+    def armed(self) -> bool:
+        return bool(self.breaks) or self.pdb
+
+    async def supervise(
+        self, request: Any, code: str, ident: Any, parent: dict[str, Any], allow_stdin: bool
+    ) -> Any:
+        """Kernel hook: await the main kernel's reply (``request``), prompting at each stop."""
+        step, self._step_next = self._step_next, False
+        if not (self.armed or step) or self.proxy.started:
+            return await request
+        ctx = _Render(ident, parent, allow_stdin, self._color(parent), asyncio.get_running_loop())
+        self._cells_put(code)
+        try:
+            failures, ctx.step_bp = await self.engine.run(self._prepare(code, step))
+        except Exception as exc:  # noqa: BLE001 - the cell still runs, untraced
+            failures, ctx.step_bp = [f"the tracer: {exc}"], None
+        self._warn(failures)
+        self._ctx = ctx
+        task = asyncio.ensure_future(request)
+        try:
+            while not task.done():
+                getter = asyncio.ensure_future(ctx.stops.get())
+                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                session = asyncio.ensure_future(
+                    asyncio.to_thread(self._session, ctx, getter.result())
+                )
+                await asyncio.wait({task, session}, return_when=asyncio.FIRST_COMPLETED)
+                if not session.done():  # the render ended while we prompted (a kernel died)
+                    ctx.cancel.set()
+                    await session
+                session.result()
+            return await task
+        finally:
+            self._ctx = None
+            await self.engine.run(self._finish(ctx))
+
+    def _cells_put(self, code: str) -> None:
+        """Remember the cell's source for where/list (the main kernel runs it under its path)."""
+        if len(self._cells) > 256:
+            self._cells.clear()
+        self._cells[cell_path(self.cell_dir, code)] = code
+
+    async def _prepare(self, code: str, step: bool) -> tuple[list[str], tuple[int, str] | None]:
+        """On the engine loop: debuggers in every child; for %step a one-shot breakpoint."""
+        failures = await self.proxy.start_for_console()
+        if not step:
+            return failures, None
+        reply = await self.proxy.handle(self._request("dumpCell", {"code": code}))
+        path = reply["body"]["sourcePath"]
+        vid = self.proxy.book.add(path, first_statement_line(code), temporary=True)
+        if not self.proxy.book.is_temporary(vid):  # a permanent one is there already
+            return failures, None
+        self._step_vids.add(vid)
+        await self.proxy.push_breakpoints(path)
+        return failures, (vid, path)
+
+    async def _finish(self, ctx: _Render) -> None:
+        if ctx.muted:
+            await self.proxy.mute_children(False)
+        if ctx.step_bp is not None:
+            vid, path = ctx.step_bp
+            self._step_vids.discard(vid)
+            if self.proxy.book.is_temporary(vid):
+                self.proxy.book.remove(vid)
+                await self.proxy.push_breakpoints(path)
+
+    def on_interrupt(self) -> bool:
+        """Kernel hook (interrupt_request): True when the tracer handles the interrupt."""
+        ctx = self._ctx
+        if ctx is None:
+            return False
+        ctx.aborting = True
+        if ctx.prompting:
+            ctx.interrupted = True
+            ctx.cancel.set()
+            return True
+        return False
+
+    @staticmethod
+    def _request(command: str, arguments: Json) -> Json:
+        return {"type": "request", "seq": 0, "command": command, "arguments": arguments}
+
+    # -- debug events (engine loop) ------------------------------------------------------------
+    def _on_event(self, event: Json) -> None:
+        name = event.get("event")
+        if name == "continued":
+            self._resumed.set()
+            return
+        if name != "stopped":
+            return
+        self._resumed.clear()
+        body = event.get("body") or {}
+        hits = [h for h in body.get("hitBreakpointIds") or [] if isinstance(h, int)]
+        owned = self._drop_temporaries(hits)
+        if self.proxy.started:
+            return  # the frontend's debugger panel handles this stop
+        ctx = self._ctx
+        if ctx is None or not self._armed_stop(body, hits, owned):
+            # nobody to ask (a stop outside a traced render): run on rather than hang
+            asyncio.ensure_future(
+                self.proxy.handle(self._request("continue", {"threadId": VIRTUAL_THREAD_ID}))
+            )
+            return
+        ctx.loop.call_soon_threadsafe(ctx.stops.put_nowait, event)
+
+    def _drop_temporaries(self, hits: list[int]) -> bool:
+        """Remove one-shot breakpoints that were hit; True if a hit one is the console's."""
+        owned = False
+        vids = {b.vid: b for b in self.breaks.values()}
+        for vid in hits:
+            bp = vids.get(vid)
+            if bp is not None:
+                bp.hits += 1
+            owned = owned or bp is not None or vid in self._step_vids
+            if self.proxy.book.is_temporary(vid):
+                path = self.proxy.book.remove(vid)
+                asyncio.ensure_future(self.proxy.push_breakpoints(path))
+                if bp is not None:
+                    del self.breaks[bp.number]
+                    self._deleted.append(bp)
+        return owned
+
+    def _armed_stop(self, body: Json, hits: list[int], owned: bool) -> bool:
+        """Whether the console armed this stop (breakpoints left by a frontend that has
+        since disconnected do not count; neither do exceptions while %pdb is off)."""
+        reason = body.get("reason")
+        if reason == "exception":
+            return self.pdb
+        if reason == "breakpoint" and hits:
+            return owned
+        return True
+
+    # -- the prompt (worker thread) --------------------------------------------------------------
+    def _dap(self, command: str, arguments: Json) -> Json:
+        """One request to the shared debug proxy, from this worker thread."""
+        request = {
+            "type": "request",
+            "seq": next(self._seq),
+            "command": command,
+            "arguments": arguments,
+        }
+        try:
+            reply = self.engine.submit(self.proxy.handle(request)).result(timeout=_DAP_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - the engine loop is gone or stuck
+            raise DapError(f"{command} failed: {type(exc).__name__}: {exc}") from None
+        if not reply.get("success"):
+            raise DapError(reply.get("message") or f"{command} failed")
+        return reply.get("body") or {}
+
+    def _ask(self, ctx: _Render, prompt: str) -> str:
+        """`input_request` on our stdin channel as the console's request (like the kernel's
+        `_input_request`, but abandoned when `ctx.cancel` is set)."""
+        kernel = self.kernel
+        while True:  # purge stale replies
+            try:
+                kernel.stdin_socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.ZMQError:
+                break
+        kernel.session.send(
+            kernel.stdin_socket,
+            "input_request",
+            {"prompt": prompt, "password": False},
+            ctx.parent,
+            ident=ctx.ident,
+        )
+        while not ctx.cancel.is_set():
+            readable, _, failed = zmq.select([kernel.stdin_socket], [], [kernel.stdin_socket], 0.05)
+            if readable or failed:
+                _ident, reply = kernel.session.recv(kernel.stdin_socket)
+                if reply is None:
+                    continue
+                value = str((reply.get("content") or {}).get("value", ""))
+                if value == "\x04":
+                    raise EOFError
+                return value
+        raise _Cancelled
+
+    def _session(self, ctx: _Render, event: Json) -> None:
+        """Handle one stop: show where, then run commands until one resumes the render."""
+        out = _Output(self, ctx)
+        try:
+            self._stopped(ctx, event, out)
+        except Exception as exc:  # noqa: BLE001 - never leave the render stopped for good
+            out.error(f"the tracer failed ({type(exc).__name__}: {exc}); continuing")
+            self._resume(out, "continue", quiet=True)
+        finally:
+            out.flush()
+
+    def _stopped(self, ctx: _Render, event: Json, out: _Output) -> None:
+        body = event.get("body") or {}
+        if not self.proxy.stop.stopped:
+            return  # resumed meanwhile (the kernel died, or a frontend took over)
+        exception = body.get("reason") == "exception"
+        quiet = exception and ctx.postmortem and exception_summary(body).startswith("RemoteError")
+        if ctx.aborting or quiet:
+            self._resume(out, "continue", quiet=True)  # aborting, or an error shown already
+            return
+        try:
+            view = _StopView(self, self._load_frames())
+        except DapError as exc:
+            out.error(f"cannot read the stack: {error_text(str(exc))}")
+            view = _StopView(self, [])
+        if self._still_returning(ctx, body, view.frames, out):
+            self._resume(out, "next", quiet=True)
+            return
+        while self._deleted:
+            bp = self._deleted.pop(0)
+            out.line(f"Deleted temporary breakpoint {bp.number} at {bp.label}")
+        if exception:
+            ctx.postmortem = True
+            out.line(_paint(exception_summary(body), _RED, ctx.color))
+        if view.frames:
+            out.write(format_header(view.frames[0], self.cell_dir, ctx.color))
+        if not ctx.allow_stdin:
+            out.write(format_where(view.frames, 0, ctx.color))
+            out.line("(this frontend cannot answer input requests: continuing)")
+            self._resume(out, "continue")
+            return
+        while True:
+            out.flush()
+            ctx.prompting = True
+            try:
+                line = self._ask(ctx, PROMPT)
+            except (EOFError, KeyboardInterrupt):
+                line = "quit"
+            except _Cancelled:
+                if ctx.interrupted:
+                    out.line("interrupted")
+                    self._quit(out, ctx)
+                return
+            finally:
+                ctx.prompting = False
+            try:
+                command = parse_command(line, ctx.last)
+            except CommandError as exc:
+                out.error(str(exc))
+                continue
+            if command is None:
+                continue
+            ctx.last = command
+            if command.name == "quit":
+                self._quit(out, ctx)
+                return
+            if command.name == "return" and self._return_across(ctx, view.frames):
+                if self._resume(out, "next"):
+                    return
+                ctx.returning = None
+                continue
+            if command.name in RESUME:
+                if self._resume(out, RESUME[command.name]):
+                    return
+                continue
+            try:
+                view.run(command, out)
+            except DapError as exc:
+                out.error(error_text(str(exc)))
+            except CommandError as exc:
+                out.error(str(exc))
+
+    def _return_across(self, ctx: _Render, frames: list[Frame]) -> bool:
+        """`return` from a function whose caller runs in another kernel: debugpy's stepOut
+        would just run on (every frame above it is plumbing), so step line by line until
+        the stop is in the caller (a step off a callee's return stops at the call)."""
+        if not frames or (len(frames) > 1 and frames[1].kernel == frames[0].kernel):
+            return False  # the caller is in this kernel: debugpy's stepOut does it
+        ctx.returning = _Returning(frames[0].kernel, len(frames))
+        return True
+
+    def _still_returning(self, ctx: _Render, body: Json, frames: list[Frame], out: _Output) -> bool:
+        """During a cross-kernel `return`: True to step on silently."""
+        ret, ctx.returning = ctx.returning, None
+        if ret is None or body.get("reason") != "step" or not frames:
+            return False
+        if frames[0].kernel != ret.kernel or len(frames) < ret.depth:
+            return False  # out of the function: in its caller (or further out)
+        if ret.steps >= _RETURN_STEPS:
+            out.line(f"(return: still in {frames[0].function} after {ret.steps} lines)")
+            return False
+        ret.steps += 1
+        ctx.returning = ret
+        return True
+
+    def _load_frames(self) -> list[Frame]:
+        body = self._dap("stackTrace", {"threadId": VIRTUAL_THREAD_ID})
+        frames = frames_from_stack(body.get("stackFrames", []))
+        for frame in frames:
+            lines = self._source_lines(frame.path)
+            if 0 < frame.line <= len(lines):
+                frame.source = lines[frame.line - 1]
+        return frames
+
+    def _source_lines(self, path: str) -> list[str]:
+        """Source of a frame's file: cells run here, function definitions, else the proxy's
+        `source` request (dumped cells, files)."""
+        if not path:
+            return []
+        if path in self._cells:
+            return self._cells[path].splitlines()
+        for filename, source in self._functions().values():
+            if filename == path:
+                return source.splitlines()
+        try:
+            return str(
+                self._dap("source", {"source": {"path": path}}).get("content", "")
+            ).splitlines()
+        except DapError:
+            return []
+
+    def _resume(self, out: _Output, command: str, quiet: bool = False) -> bool:
+        self._resumed.clear()
+        try:
+            self._dap(command, {"threadId": VIRTUAL_THREAD_ID})
+        except DapError as exc:
+            if not quiet:
+                out.error(error_text(str(exc)))
+                out.flush()
+            return False
+        return True
+
+    def _quit(self, out: _Output, ctx: _Render) -> None:
+        """Abort the render, without signalling kernels that run under a debugger when
+        possible (a KeyboardInterrupt inside pydevd's tracer can break it):
+
+        - no more stops in this render (the children's breakpoints are muted until it ends);
+        - stopped in a function kernel: its call fails at once with ``CallAborted`` in its
+          caller, which unwinds the render to the main kernel's cell like any error; the
+          stopped kernel is resumed, finishes that call and its result is dropped;
+        - stopped in the main kernel's cell: resume it; its next call fails the same way
+          (or, if it makes none within a few seconds, the main kernel is interrupted).
+        """
+        ctx.aborting = True
+        out.line("aborting the render")
+        out.flush()
+        owner = self.proxy.stop.owner
+        if not ctx.muted:
+            ctx.muted = True
+            self.engine.submit(self.proxy.mute_children(True)).result(timeout=_DAP_TIMEOUT)
+        main = self.engine.main
+        if owner is not None and (main is None or owner != main.instance_id):
+            self.engine.submit(self._abort_call(owner)).result(timeout=_DAP_TIMEOUT)
+            self._resume(out, "continue", quiet=True)
+            return
+        if self._resume(out, "continue", quiet=True):
+            self._resumed.wait(_RESUME_TIMEOUT)  # never signal a kernel still suspended
+        self.engine.submit(self._abort_main()).result(timeout=_DAP_TIMEOUT)
+
+    async def _abort_call(self, owner: str) -> None:
+        """Fail the call `owner` serves: its caller raises CallAborted at once."""
+        router = self.engine.router
+        failure = {"kind": "aborted", "message": _ABORTED}
+        await asyncio.wrap_future(
+            router.call_soon(lambda: router.fail_calls_served_by(owner, failure))
+        )
+
+    async def _abort_main(self) -> None:
+        """The main kernel's cell runs again: fail its first call, or interrupt it."""
+        router = self.engine.router
+        deadline = asyncio.get_running_loop().time() + _MAIN_ABORT_WAIT
+        while asyncio.get_running_loop().time() < deadline:
+            if router.render is None:
+                return  # the cell is over
+            levels = await asyncio.wrap_future(router.call_soon(router.stack_levels))
+            served = [lvl.callee for lvl in levels if lvl.callee is not None]
+            if served:
+                await self._abort_call(served[-1].instance_id)
+                return
+            await asyncio.sleep(0.02)
+        if self.engine.main is not None and router.render is not None:
+            await self.engine.main.child.interrupt()
+
+
+_ON_OFF = {"on": True, "1": True, "true": True, "off": False, "0": False, "false": False}
+
+
+class _Output:
+    """Buffered stdout of one stop, flushed before each prompt."""
+
+    def __init__(self, tracer: Tracer, ctx: _Render) -> None:
+        self.tracer, self.ctx = tracer, ctx
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def line(self, text: str) -> None:
+        self.parts.append(text + "\n")
+
+    def error(self, text: str) -> None:
+        self.line(_paint(f"*** {text}", _RED, self.ctx.color))
+
+    def flush(self) -> None:
+        if self.parts:
+            text, self.parts = "".join(self.parts), []
+            self.tracer._publish(text, self.ctx.parent)
+
+
+class _StopView:
+    """The frames of one stop and the selected one; runs the non-resuming commands."""
+
+    def __init__(self, tracer: Tracer, frames: list[Frame]) -> None:
+        self.tracer = tracer
+        self.frames = frames
+        self.current = 0
+
+    @property
+    def frame(self) -> Frame:
+        if not self.frames:
+            raise CommandError("no frames (the stack could not be read)")
+        return self.frames[self.current]
+
+    def run(self, command: Command, out: _Output) -> None:
+        getattr(self, f"do_{command.name}")(command, out)
+
+    def _select(self, index: int, out: _Output) -> None:
+        if not self.frames:
+            raise CommandError("no frames")
+        if index < 0:
+            raise CommandError("newest frame")
+        if index >= len(self.frames):
+            raise CommandError("oldest frame")
+        self.current = index
+        out.write(format_header(self.frame, self.tracer.cell_dir, out.ctx.color))
+
+    def do_help(self, command: Command, out: _Output) -> None:
+        out.write(HELP)
+
+    def do_where(self, command: Command, out: _Output) -> None:
+        out.write(format_where(self.frames, self.current, out.ctx.color))
+
+    def do_up(self, command: Command, out: _Output) -> None:
+        if self.current >= len(self.frames) - 1:
+            raise CommandError("oldest frame")
+        self._select(min(self.current + command.numbers[0], len(self.frames) - 1), out)
+
+    def do_down(self, command: Command, out: _Output) -> None:
+        if self.current <= 0:
+            raise CommandError("newest frame")
+        self._select(max(self.current - command.numbers[0], 0), out)
+
+    def do_frame(self, command: Command, out: _Output) -> None:
+        if command.numbers[0] >= len(self.frames):
+            raise CommandError(f"no frame #{command.numbers[0]} (see where)")
+        self._select(command.numbers[0], out)
+
+    def do_list(self, command: Command, out: _Output) -> None:
+        frame = self.frame
+        lines = self.tracer._source_lines(frame.path)
+        if not lines:
+            raise CommandError(f"no source for {frame.path or frame.function}")
+        if len(command.numbers) == 2:
+            first, last = command.numbers
+        else:
+            center = command.numbers[0] if command.numbers else frame.line
+            first, last = center - _LIST_CONTEXT, center + _LIST_CONTEXT
+        book = self.tracer.proxy.book.arguments_for(frame.path)
+        breaks = {bp["line"] for bp in book.get("breakpoints", [])}
+        out.write(format_listing(lines, first, last, frame.line, breaks, out.ctx.color))
+
+    def _evaluate(self, expression: str) -> str:
+        body = self.tracer._dap(
+            "evaluate", {"expression": expression, "frameId": self.frame.id, "context": "repl"}
+        )
+        return str(body.get("result", ""))
+
+    def do_p(self, command: Command, out: _Output) -> None:
+        out.line(self._evaluate(command.arg))
+
+    def do_pp(self, command: Command, out: _Output) -> None:
+        result = self._evaluate(f"__import__('pprint').pformat(({command.arg}), width=79)")
+        try:
+            text = ast.literal_eval(result)
+        except (ValueError, SyntaxError):
+            text = result
+        out.line(str(text))
+
+    def _locals(self) -> list[Json]:
+        scopes = self.tracer._dap("scopes", {"frameId": self.frame.id}).get("scopes", [])
+        if not scopes:
+            return []
+        ref = scopes[0]["variablesReference"]
+        variables = self.tracer._dap("variables", {"variablesReference": ref}).get("variables", [])
+        return [
+            v
+            for v in variables
+            if not (v.get("presentationHint") or {}).get("kind") == "virtual"
+            and not str(v.get("name", "")).endswith(" variables")
+        ]
+
+    def do_locals(self, command: Command, out: _Output) -> None:
+        variables = self._locals()
+        if not variables:
+            out.line("(no local variables)")
+        for v in variables:
+            out.line(f"{v['name']} = {v.get('value', '')}")
+
+    def do_args(self, command: Command, out: _Output) -> None:
+        frame = self.frame
+        source = "\n".join(self.tracer._source_lines(frame.path))
+        names = argument_names(source, frame.function, frame.line)
+        if not names:
+            out.line("(no arguments)")
+            return
+        values = {v["name"]: v.get("value", "") for v in self._locals()}
+        for name in names:
+            out.line(f"{name} = {values.get(name, '<unknown>')}")
+
+
+# --------------------------------------------------------------------------- magics
+
+
+@line_magic("break")
+async def break_magic(kernel: Any, words: list[str], rest: str) -> None:
+    """`%break FUNC[:LINE]` / `%break PATH:LINE`: stop there (console prompt)."""
+    await kernel.tracer.magic_break(words, rest, temporary=False)
+
+
+@line_magic("tbreak")
+async def tbreak_magic(kernel: Any, words: list[str], rest: str) -> None:
+    """`%tbreak ...`: like %break, removed after its first hit."""
+    await kernel.tracer.magic_break(words, rest, temporary=True)
+
+
+@line_magic("breaks")
+async def breaks_magic(kernel: Any, words: list[str], rest: str) -> None:
+    """`%breaks`: the console's breakpoints, numbered."""
+    await kernel.tracer.magic_breaks()
+
+
+@line_magic("clear")
+async def clear_magic(kernel: Any, words: list[str], rest: str) -> None:
+    """`%clear [N|all]`: remove breakpoint N (or all of them)."""
+    await kernel.tracer.magic_clear(words, rest)
+
+
+@line_magic("pdb")
+async def pdb_magic(kernel: Any, words: list[str], rest: str) -> None:
+    """`%pdb [on|off]`: stop where an exception is raised, in any kernel of the render."""
+    await kernel.tracer.magic_pdb(words, rest)
+
+
+@line_magic("trace")
+async def trace_magic(kernel: Any, words: list[str], rest: str) -> None:
+    """`%trace [--json PATH]`: the merged trace of the last failed render."""
+    await kernel.tracer.magic_trace(words, rest)
