@@ -88,6 +88,9 @@ class ChildKernel:
             self._tasks.append(asyncio.create_task(self._pump(channel, route)))
         try:
             await asyncio.wait_for(self._until_ready(), timeout)
+        except asyncio.CancelledError:  # e.g. a pool closing: never leave the process behind
+            await asyncio.shield(self.shutdown(now=True))
+            raise
         except (TimeoutError, KernelStartError) as exc:
             await self.shutdown(now=True)
             if isinstance(exc, KernelStartError):

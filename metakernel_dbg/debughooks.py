@@ -134,13 +134,23 @@ def stop_at(frame: FrameType) -> None:
         return
     py_db, _info = state
     thread = threading.current_thread()
+    settrace = _original_settrace()
     tracing = sys.gettrace()
-    sys.settrace(None)
+    settrace(None)
     try:
         py_db.set_suspend(thread, _CMD_SET_BREAK)
         py_db.do_wait_suspend(thread, frame, "line", None)
     finally:
-        sys.settrace(tracing)
+        settrace(tracing)
+
+
+def _original_settrace() -> Callable[[Any], None]:
+    """sys.settrace as it was before pydevd wrapped it (the wrapper warns on every use)."""
+    try:
+        from _pydevd_bundle.pydevd_tracing import TracingFunctionHolder
+    except ImportError:
+        return sys.settrace
+    return TracingFunctionHolder._original_tracing or sys.settrace
 
 
 def check_pause(frame: FrameType) -> None:

@@ -46,6 +46,7 @@ def is_plumbing(filename: str) -> bool:
     """Frames of this package and of the kernel machinery never show in user stacks."""
     return (
         filename in _HIDDEN_FILES
+        or not os.path.isabs(filename)  # Cython internals ("zmq/backend/...") and "<string>"
         or filename.startswith(_PACKAGE_DIR)
         or f"{os.sep}site-packages{os.sep}" in filename
         or filename.startswith("<frozen")
@@ -216,7 +217,10 @@ class _Runtime:
             if kind == "stop":
                 return
             if kind == "call":
-                self._run_call(msg)
+                try:
+                    self._run_call(msg)
+                except KeyboardInterrupt:  # a second interrupt while reporting: keep serving
+                    continue
             elif kind == "inspect":
                 self._answer_inspect(msg)
 

@@ -3,7 +3,8 @@
 1. TCP_NODELAY on every TCP socket. pydevd and the debugpy adapter write each DAP message
    with two `sendall()` calls; with Nagle's algorithm on, the receiver's delayed ACK
    stalls every back-to-back request by ~40 ms.
-2. A debugpy adapter daemonizes (setsid + fork) and would outlive its kernel; here it
+2. A kernel dies with the meta-kernel that started it, even if that was SIGKILLed.
+3. A debugpy adapter daemonizes (setsid + fork) and would outlive its kernel; here it
    watches the kernel that spawned it and exits with it.
 """
 
@@ -67,6 +68,41 @@ def _die_with_meta(meta: int) -> None:
     os.kill(os.getpid(), 9)
 
 
-_meta = os.environ.get("MKDBG_META_PID", "")
-if _meta.isdigit() and os.getppid() == int(_meta):
-    threading.Thread(target=_die_with_meta, args=(int(_meta),), daemon=True).start()
+def _parent_death_signal() -> bool:
+    """Linux: have the kernel SIGKILL us when our parent dies (no thread needed: a kernel
+    whose C++ main loop never releases the GIL, like xeus-python's, is covered too)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, 9, 0, 0, 0) == 0  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """False for a process that is gone or a zombie (killed, not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+# Popped: processes this kernel starts (user subprocesses, debugpy) are not concerned.
+_meta = os.environ.pop("MKDBG_META_PID", "")
+if _meta.isdigit():
+    if os.getppid() == int(_meta):
+        if not _parent_death_signal():
+            threading.Thread(target=_die_with_meta, args=(int(_meta),), daemon=True).start()
+        elif os.getppid() != int(_meta):  # the meta-kernel died before we asked
+            os.kill(os.getpid(), 9)
+    elif not _alive(int(_meta)):  # launched just as the meta-kernel was killed
+        os.kill(os.getpid(), 9)
