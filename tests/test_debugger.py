@@ -341,3 +341,44 @@ def test_child_dying_while_stopped_is_reported_and_nothing_hangs(dap: DapClient)
     )
     dap.request("continue", {"threadId": 1})
     assert dap.reply(render)["status"] == "ok"
+
+
+def test_inspection_requests_jupyterlab_sends(dap: DapClient) -> None:
+    assert dap.reply(dap.execute("answer = 42\nwords = ['a', 'b']"))["status"] == "ok"
+    before = dap.request("inspectVariables", {})
+    assert before["success"] is True, "works before the debugger starts"
+    start_and_define(dap, INNER, 4)
+    assert dap.request("configurationDone", {})["success"] is True
+    assert dap.request("threads")["body"]["threads"] == [{"id": 1, "name": "MainThread"}]
+    names = {v["name"]: v for v in dap.request("inspectVariables", {})["body"]["variables"]}
+    assert names["answer"]["value"] == "42"
+    assert 0 < names["words"]["variablesReference"] < 2**31, "raw id()s are renumbered"
+    modules = dap.request("modules", {})["body"]["modules"]
+    assert any(m["name"] == "json" for m in modules)
+    rich = dap.request("richInspectVariables", {"variableName": "answer"})
+    assert rich["body"]["data"]["text/plain"] == "42"
+    missing = dap.request("source", {"source": {"path": "/nonexistent/x.py"}, "sourceReference": 0})
+    assert missing["success"] is False and missing["message"] == "source unavailable"
+
+    render = dap.execute(RENDER)
+    dap.wait_event("stopped")
+    frames = dap.frames()
+    rich = dap.request(
+        "richInspectVariables", {"variableName": "total", "frameId": frames[1]["id"]}
+    )
+    assert rich["body"]["data"]["text/plain"] == "0", "caller frame, through the call plane"
+    copied = dap.request(
+        "copyToGlobals",
+        {"srcVariableName": "y", "dstVariableName": "y_copy", "srcFrameId": frames[0]["id"]},
+    )
+    assert copied["success"] is True
+    check = dap.request(
+        "evaluate", {"expression": "y_copy", "frameId": frames[0]["id"], "context": "repl"}
+    )
+    assert check["body"]["result"] == "0"
+    path = dap.request("dumpCell", {"code": INNER})["body"]["sourcePath"]
+    dap.request(
+        "setBreakpoints", {"breakpoints": [], "source": {"path": path}, "sourceModified": False}
+    )
+    dap.request("continue", {"threadId": 1})
+    assert dap.reply(render)["status"] == "ok"

@@ -584,3 +584,41 @@ def test_shutdown_leaves_no_process(meta_kernel_factory: Any, now: bool) -> None
     mk.kc.stop_channels()
     mk.km.shutdown_kernel(now=now)
     assert_processes_gone([mk.process, *procs], timeout=10)
+
+
+# -- comms ----------------------------------------------------------------------------------
+def test_comms_are_relayed_to_the_main_kernel(meta_kernel: MetaKernelHandle) -> None:
+    kc = meta_kernel.kc
+    ok(
+        meta_kernel,
+        """
+def _echo_target(comm, open_msg):
+    @comm.on_msg
+    def _echo(msg):
+        comm.send({"echo": msg["content"]["data"]["value"]})
+    comm.send({"opened": open_msg["content"]["data"]["hello"]})
+
+get_ipython().kernel.comm_manager.register_target("echo", _echo_target)
+""",
+    )
+    info = shell_request(kc, "comm_info", "echo")
+    assert info["content"]["status"] == "ok"
+    drain_iopub(kc, quiet=0.3)
+    comm_id = "c0ffee"
+    opened = kc.session.msg(
+        "comm_open", {"comm_id": comm_id, "target_name": "echo", "data": {"hello": "there"}}
+    )
+    kc.shell_channel.send(opened)
+    message = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"value": 41}})
+    kc.shell_channel.send(message)
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < 2 and time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if msg["header"]["msg_type"] == "comm_msg":
+            got.append(msg)
+    assert [m["content"]["data"] for m in got] == [{"opened": "there"}, {"echo": 41}]
+    assert all(m["content"]["comm_id"] == comm_id for m in got)
+    assert got[1]["parent_header"]["msg_id"] == message["header"]["msg_id"], "parent rewritten"
+    info = shell_request(kc, "comm_info", "echo")
+    assert comm_id in info["content"]["comms"]

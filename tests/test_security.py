@@ -115,3 +115,45 @@ def test_oversized_payload_and_call_budget_are_errors_at_the_call_site(session: 
     assert "call budget of 5 calls" in failure.value.trace.to_text()
     assert session.call("size", "ok") == 2, "the router survived"
     assert CallBudgetError.__name__ in failure.value.trace.to_text()
+
+
+def test_secrets_never_reach_logs_traces_or_history(session: Session) -> None:
+    engine = session._core.engine
+    session.define("boom", "def boom():\n    print('some output')\n    raise ValueError('x')\n")
+    with pytest.raises(RenderError) as failure:
+        session.call("boom")
+    secrets = [engine.router.master.hex()]
+    secrets += [engine.router.key_for(i.instance_id).hex() for i in engine.all_instances()]
+    secrets += [i.child.kc.session.key.decode() for i in engine.all_instances()]
+    texts = [failure.value.trace.to_json(), failure.value.trace.to_text()]
+    texts += [p.read_text(errors="replace") for p in Path(engine.workdir).glob("*.log")]
+    from IPython.paths import get_ipython_dir
+
+    history = Path(get_ipython_dir()) / "profile_default" / "history.sqlite"
+    if history.exists():
+        texts.append(history.read_bytes().decode(errors="replace"))
+    for secret in secrets:
+        assert all(secret not in text for text in texts)
+    keys = {i.child.kc.session.key for i in engine.all_instances()}
+    assert len(keys) == len(engine.all_instances()), "each child has its own Jupyter key"
+
+
+def test_per_render_isolation_leaves_no_state_between_renders() -> None:
+    counter = (
+        "def count():\n    import os\n    global n\n    n = globals().get('n', 0) + 1\n"
+        "    return [n, os.getpid()]\n"
+    )
+    with Session(stdout=io.StringIO(), pool_size=2, isolation="per-render") as s:
+        s.define("count", counter)
+        runs = [s.call("count") for _ in range(3)]
+        assert [n for n, _ in runs] == [1, 1, 1], "no state leaks between renders"
+        assert len({pid for _, pid in runs}) == 3, "fresh kernels per render"
+        used = [pid for _, pid in runs[:-1]]
+    assert not [
+        p
+        for p in used
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ], "discarded kernels are gone"
+    with Session(stdout=io.StringIO()) as s:
+        s.define("count", counter)
+        assert [s.call("count")[0] for _ in range(3)] == [1, 2, 3], "shared mode keeps state"
