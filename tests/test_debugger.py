@@ -3,6 +3,7 @@ whose call chain spans three kernels (main -> outer -> inner)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -105,8 +106,9 @@ class DapClient:
                 return msg["content"]
 
 
-@pytest.fixture
-def dap() -> Iterator[DapClient]:
+@contextlib.contextmanager
+def dap_session() -> Iterator[DapClient]:
+    """A fresh meta-kernel and a DAP client on it; both ended however the test ends."""
     km, kc = start_new_kernel(kernel_name="metakernel_dbg", startup_timeout=60)
     client = DapClient(kc)
     try:
@@ -115,6 +117,12 @@ def dap() -> Iterator[DapClient]:
         client.close()
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def dap() -> Iterator[DapClient]:
+    with dap_session() as client:
+        yield client
 
 
 def start_and_define(dap: DapClient, breakpoint_cell: str, line: int) -> str:

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jupyter_client.manager import start_new_kernel
-from test_debugger import INNER, OUTER, RENDER, DapClient, start_and_define
+from test_debugger import INNER, OUTER, RENDER, DapClient, dap_session, start_and_define
 
 from metakernel_dbg.dapcore import KNOWN_COMMANDS
 
@@ -80,14 +79,8 @@ REQUESTS = st.one_of(
 
 @pytest.fixture(scope="module")
 def fuzz_dap() -> Iterator[DapClient]:
-    km, kc = start_new_kernel(kernel_name="metakernel_dbg", startup_timeout=60)
-    client = DapClient(kc)
-    try:
+    with dap_session() as client:
         yield client
-    finally:
-        client.close()
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def _ask(dap: DapClient, content: Any) -> dict:
