@@ -26,27 +26,45 @@ def child_key(master: bytes, instance_id: str) -> bytes:
     return hmac.new(master, b"child:" + instance_id.encode(), hashlib.sha256).digest()
 
 
+#: key of a message's bulk payload (arguments or a result: JSON bytes, sent as a second
+#: frame that the router forwards untouched; the signed header carries its digest)
+PAYLOAD = "$payload"
+
+
+def digest(payload: bytes) -> str:
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
 class Channel:
-    """Signs outgoing and verifies incoming messages for one peer (one key, two counters)."""
+    """Signs outgoing and verifies incoming messages for one peer (one key, two counters).
 
-    __slots__ = ("_key", "_sent", "_seen")
+    A message is one frame, signature + JSON header, plus an optional payload frame whose
+    digest is in the header: the router can forward a payload without reading it, and the
+    final receiver checks it (`verify_payload`).
+    """
 
-    def __init__(self, key: bytes) -> None:
+    __slots__ = ("_key", "_sent", "_seen", "_verify_payload")
+
+    def __init__(self, key: bytes, verify_payload: bool = True) -> None:
         self._key = key
         self._sent = 0
         self._seen = 0
+        self._verify_payload = verify_payload
 
     def pack(self, msg: dict[str, Any]) -> list[bytes]:
-        """Serialise and sign into one frame (signature + body: one frame is cheapest to
-        route); raises TypeError/ValueError for values JSON cannot carry."""
+        """Serialise and sign; raises TypeError/ValueError for values JSON cannot carry."""
+        payload = msg.pop(PAYLOAD, None)
+        if payload is not None and "pd" not in msg:
+            msg["pd"] = digest(payload)
         self._sent += 1
         msg["n"] = self._sent
         body = json.dumps(msg, separators=(",", ":"), allow_nan=False).encode()
-        return [hmac.new(self._key, body, hashlib.sha256).digest() + body]
+        frames = [hmac.new(self._key, body, hashlib.sha256).digest() + body]
+        return frames if payload is None else [*frames, payload]
 
     def unpack(self, frames: list[bytes]) -> dict[str, Any] | None:
         """Verify and decode; None for anything forged, replayed or malformed."""
-        if len(frames) != 1 or len(frames[0]) <= _SIG:
+        if len(frames) not in (1, 2) or len(frames[0]) <= _SIG:
             return None
         sig, body = frames[0][:_SIG], frames[0][_SIG:]
         if not hmac.compare_digest(sig, hmac.new(self._key, body, hashlib.sha256).digest()):
@@ -58,5 +76,22 @@ class Channel:
         n = msg.get("n") if isinstance(msg, dict) else None
         if not isinstance(n, int) or n <= self._seen:
             return None
+        if len(frames) == 2:
+            if not isinstance(msg.get("pd"), str):
+                return None
+            if self._verify_payload and not hmac.compare_digest(msg["pd"], digest(frames[1])):
+                return None
+            msg[PAYLOAD] = frames[1]
         self._seen = n
         return msg
+
+
+def encode(value: Any) -> bytes:
+    """A payload: JSON bytes (TypeError/ValueError for what JSON cannot carry)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode(msg: dict[str, Any], default: Any = None) -> Any:
+    """The value carried by a message's payload, or `default` when it has none."""
+    payload = msg.get(PAYLOAD)
+    return default if payload is None else json.loads(payload)

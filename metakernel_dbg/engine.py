@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import os
 import shutil
 import tempfile
@@ -21,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .callplane import DEFAULT_MAX_MESSAGE
+from .callplane import DEFAULT_MAX_MESSAGE, decode, encode
 from .children import ChildKernel
 from .errors import (
     CallArgumentError,
@@ -453,23 +452,21 @@ class Engine:
     async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """A top-level call made by the engine itself (Session.call, the CLI)."""
         try:
-            size = len(json.dumps([args, kwargs], allow_nan=False))
+            payload = encode([args, kwargs])
         except (TypeError, ValueError) as exc:
             raise CallArgumentError(
                 f"call({name!r}): arguments must be JSON values ({exc})"
             ) from None
-        if size > self.config.max_message:
+        if len(payload) > self.config.max_message:
             raise CallArgumentError(
-                f"call({name!r}): arguments of {size} bytes are over the "
+                f"call({name!r}): arguments of {len(payload)} bytes are over the "
                 f"call plane's limit of {self.config.max_message} bytes"
             )
         fut: Future = Future()
-        self.router.post(
-            lambda: self.router.start_call("", None, name, args, kwargs, None, future=fut)
-        )
+        self.router.post(lambda: self.router.start_call("", None, name, payload, None, future=fut))
         reply = await asyncio.wrap_future(fut)
         if reply["k"] == "return":
-            return reply.get("value")
+            return decode(reply)
         raise from_reply(reply)
 
     async def failure_trace(self, render: Render, exc: BaseException) -> Trace:

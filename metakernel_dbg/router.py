@@ -9,6 +9,7 @@ posts the outcome back with `post()`. Other threads talk to it only through `pos
 from __future__ import annotations
 
 import collections
+import json
 import os
 import threading
 import time
@@ -19,10 +20,11 @@ from typing import Any, Protocol
 
 import zmq
 
-from .callplane import DEFAULT_MAX_MESSAGE, Channel, child_key
-from .trace import Trace, cap_json, cap_text, new_span_id, new_trace_id
+from .callplane import DEFAULT_MAX_MESSAGE, PAYLOAD, Channel, child_key
+from .trace import Trace, cap_text, new_span_id, new_trace_id, truncated
 
 _STREAM_CAP = 64 * 1024
+_ARGS_CAP = 4096  # bytes of arguments a span keeps (else a truncation marker)
 _TIMEOUT_GRACE = 5.0  # seconds callers get to unwind after a timeout
 #: kernel of a span whose instance is not known yet (or failed to start)
 NO_KERNEL = {"spec": "", "kernel_id": "", "pid": None, "host": ""}
@@ -107,7 +109,6 @@ class Router:
         self._inspect_ids = iter(range(1, 1 << 62))
         self._posted: collections.deque[Callable[[], None]] = collections.deque()
         self._hellos: dict[str, Future] = {}
-        self._size: int | None = None
         ctx = zmq.Context.instance()
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -221,7 +222,10 @@ class Router:
     def add_instance(self, instance: Any) -> Future:
         """Register an instance; the future is done once its runtime said hello (from then
         on the ROUTER socket can route to it)."""
-        self.channels[instance.instance_id] = Channel(self.key_for(instance.instance_id))
+        # payloads are only forwarded here; their final receiver verifies them
+        self.channels[instance.instance_id] = Channel(
+            self.key_for(instance.instance_id), verify_payload=False
+        )
         self.instances[instance.instance_id] = instance
         hello: Future = Future()
         self._hellos[instance.instance_id] = hello
@@ -261,14 +265,14 @@ class Router:
                     level.callee.busy = False
         return render
 
-    def _span(self, function, kernel, parent, args, kwargs, site, size=None) -> dict[str, Any]:
+    def _span(self, function, kernel, parent, args, kwargs, site) -> dict[str, Any]:
         return {
             "span_id": new_span_id(),
             "parent_span_id": parent,
             "function": function,
             "kernel": kernel,
-            "args": cap_json(args, size=size),
-            "kwargs": cap_json(kwargs, size=size),
+            "args": args,
+            "kwargs": kwargs,
             "start_ns": time.time_ns(),
             "end_ns": None,
             "status": "ok",
@@ -291,7 +295,6 @@ class Router:
         msg = channel.unpack(frames[1:]) if channel else None
         if msg is None:
             return  # unknown peer, forged or replayed: dropped without a word
-        self._size = len(frames[-1])  # of the message being handled: an upper bound of args
         handler = getattr(self, f"_on_{msg.get('k')}", None)
         if handler is not None:
             handler(sender, msg)
@@ -301,10 +304,10 @@ class Router:
             sender,
             msg.get("id"),
             msg.get("fn"),
-            msg.get("args", []),
-            msg.get("kwargs", {}),
+            msg.get(PAYLOAD, b"[[],{}]"),
             msg.get("site"),
             bool(msg.get("entry")),
+            digest=msg.get("pd"),
         )
 
     def start_call(
@@ -312,13 +315,17 @@ class Router:
         caller,
         caller_call_id,
         fn,
-        args,
-        kwargs,
+        payload: bytes,
         site,
         entry=False,
         future: Future | None = None,
+        digest: str | None = None,
     ) -> None:
-        """Route a call to an idle instance of `fn`, starting one if needed."""
+        """Route a call to an idle instance of `fn`, starting one if needed.
+
+        `payload` (JSON of `[args, kwargs]`) is forwarded as is; it is decoded here only
+        when small, for the trace.
+        """
         render = self.render
         if render is None:  # a call outside any render (e.g. from a definition cell)
             self.begin_render({"function": "<call>", "kernel": dict(NO_KERNEL)})
@@ -330,8 +337,8 @@ class Router:
             self._fail(caller, caller_call_id, future, error)
             return
         render.calls += 1
-        size = self._size if future is None else None
-        span = self._span(fn, dict(NO_KERNEL), parent["span_id"], args, kwargs, site, size)
+        args, kwargs = _span_arguments(payload)
+        span = self._span(fn, dict(NO_KERNEL), parent["span_id"], args, kwargs, site)
         level = Level(span, caller, caller_call_id, future=future, stop_on_entry=entry)
         level.call_id = next(self._call_ids)
         if self.limits.call_timeout:
@@ -339,7 +346,8 @@ class Router:
         render.stack.append(level)
         render.spans[span["span_id"]] = span
         busy = {lvl.callee.instance_id for lvl in render.stack if lvl.callee is not None}
-        self.hooks.acquire(fn, busy, lambda result: self._dispatch(level, args, kwargs, result))
+        forward = {PAYLOAD: payload, "pd": digest} if digest else {PAYLOAD: payload}
+        self.hooks.acquire(fn, busy, lambda result: self._dispatch(level, forward, result))
 
     def _refuse(self, render: Render, fn: Any) -> dict[str, Any] | None:
         if not isinstance(fn, str) or fn not in self.hooks.functions:
@@ -362,7 +370,7 @@ class Router:
             }
         return None
 
-    def _dispatch(self, level: Level, args, kwargs, result: Any) -> None:
+    def _dispatch(self, level: Level, forward: dict[str, Any], result: Any) -> None:
         """The engine found (or started) an instance for this call, or failed to."""
         render = self.render
         if render is None or level not in render.stack:
@@ -393,8 +401,7 @@ class Router:
             "k": "call",
             "id": level.call_id,
             "fn": level.span["function"],
-            "args": args,
-            "kwargs": kwargs,
+            **forward,
             "span": level.span["span_id"],
             "entry": level.stop_on_entry,
         }
@@ -430,7 +437,9 @@ class Router:
             return
         self._pop(level)
         level.span["end_ns"] = time.time_ns()
-        reply = {"k": "return", "id": level.caller_call_id, "value": msg.get("value")}
+        reply = {"k": "return", "id": level.caller_call_id}
+        if PAYLOAD in msg:
+            reply.update({PAYLOAD: msg[PAYLOAD], "pd": msg["pd"]})
         if msg.get("stop_after_return"):
             reply["stop_after_return"] = True
         self._deliver(level, reply)
@@ -571,3 +580,14 @@ _KIND_TYPES = {
     "start": "KernelStartError",
     "aborted": "CallAborted",
 }
+
+
+def _span_arguments(payload: bytes) -> tuple[Any, Any]:
+    """Arguments as recorded in a span: decoded when small, a truncation marker otherwise."""
+    if len(payload) <= _ARGS_CAP:
+        try:
+            args, kwargs = json.loads(payload)
+            return args, kwargs
+        except ValueError:
+            pass
+    return truncated(len(payload), payload[1:201].decode("utf-8", errors="replace")), {}

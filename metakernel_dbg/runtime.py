@@ -27,7 +27,7 @@ from typing import Any
 import zmq
 
 from . import debughooks
-from .callplane import Channel
+from .callplane import PAYLOAD, Channel, decode, encode
 from .errors import CallArgumentError, RemoteError, from_reply
 from .trace import capture_error, safe_repr
 
@@ -122,9 +122,10 @@ class _Runtime:
             frames = self.channel.pack(msg)
         except (TypeError, ValueError) as exc:
             raise CallArgumentError(f"values must be JSON ({exc})") from None
-        if len(frames[-1]) > self.max_message:
+        size = sum(len(f) for f in frames)
+        if size > self.max_message:
             raise CallArgumentError(
-                f"message of {len(frames[-1])} bytes is over the call plane's limit of "
+                f"message of {size} bytes is over the call plane's limit of "
                 f"{self.max_message} bytes"
             )
         return frames
@@ -160,18 +161,17 @@ class _Runtime:
             raise TypeError(f"call() needs a function name (str), got {type(name).__name__}")
         self.flush_output()
         call_id = next(self.ids)
-        msg = {
-            "k": "call",
-            "id": call_id,
-            "fn": name,
-            "args": list(args),
-            "kwargs": kwargs,
-            "site": {"file": site.f_code.co_filename, "line": site.f_lineno},
-            "entry": debughooks.take_step_into(),
-        }
         try:
+            msg = {
+                "k": "call",
+                "id": call_id,
+                "fn": name,
+                PAYLOAD: encode([args, kwargs]),
+                "site": {"file": site.f_code.co_filename, "line": site.f_lineno},
+                "entry": debughooks.take_step_into(),
+            }
             frames = self.pack(msg)
-        except CallArgumentError as exc:
+        except (CallArgumentError, TypeError, ValueError) as exc:
             raise CallArgumentError(f"call({name!r}): arguments: {exc}") from None
         self.sock.send_multipart(frames)
         self.waiting_frames.insert(0, site)
@@ -182,7 +182,7 @@ class _Runtime:
         if reply["k"] == "return":
             if reply.get("stop_after_return"):
                 debughooks.stop_at(site)
-            return reply.get("value")
+            return decode(reply)
         raise from_reply(reply)
 
     def _wait(self, call_id: int) -> dict[str, Any]:
@@ -235,8 +235,9 @@ class _Runtime:
             if not callable(fn):
                 raise NameError(f"function {msg['fn']!r} is not defined in this kernel")
             with debughooks.call_boundary(fn, msg.get("entry", False)) as boundary:
-                value = fn(*msg.get("args", []), **msg.get("kwargs", {}))
-            reply = {"k": "return", "id": call_id, "value": value}
+                args, kwargs = decode(msg, ([], {}))
+                value = fn(*args, **kwargs)
+            reply = {"k": "return", "id": call_id, PAYLOAD: value}
             if boundary.stepping:
                 reply["stop_after_return"] = True
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
@@ -247,8 +248,10 @@ class _Runtime:
             sys.stdout, sys.stderr = saved
             self.streams = None
         try:
+            if PAYLOAD in reply:
+                reply[PAYLOAD] = encode(reply[PAYLOAD])
             self.send(reply)
-        except CallArgumentError as exc:
+        except (CallArgumentError, TypeError, ValueError) as exc:
             bad = CallArgumentError(f"{msg['fn']}() returned a bad value: {exc}")
             self.send(self._error_reply(call_id, bad))
 

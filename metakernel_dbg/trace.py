@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 __all__ = [
     "KernelInfo", "Frame", "ErrorInfo", "ExitInfo", "Span", "StackEntry", "Trace",
-    "new_trace_id", "new_span_id", "cap_text", "cap_json", "safe_repr", "capture_error",
-    "load_schema",
+    "new_trace_id", "new_span_id", "cap_text", "cap_json", "truncated", "safe_repr",
+    "capture_error", "load_schema",
 ]  # fmt: skip
 
 MAX_LOCALS = 30
@@ -130,16 +130,8 @@ def cap_text(s: str, limit: int = 8192) -> str:
     return f"{s[:limit]}\n… [truncated {len(s) - limit} chars]"
 
 
-def cap_json(value: Any, limit: int = 4096, size: int | None = None) -> Any:
-    """``value`` unchanged, or a ``$truncated`` marker if its JSON exceeds ``limit`` bytes.
-
-    ``size``, when the caller already knows the encoded size (the call plane does), saves
-    encoding a possibly huge value just to measure it.
-    """
-    if size is not None:
-        if size <= limit:
-            return value
-        return {"$truncated": True, "size": size, "preview": safe_repr(value, max_len=200)}
+def cap_json(value: Any, limit: int = 4096) -> Any:
+    """``value`` unchanged, or a ``$truncated`` marker if its JSON exceeds ``limit`` bytes."""
     try:
         encoded = json.dumps(value, default=safe_repr, ensure_ascii=False)
     except (TypeError, ValueError):  # e.g. circular references: can never be sent as-is
@@ -148,7 +140,12 @@ def cap_json(value: Any, limit: int = 4096, size: int | None = None) -> Any:
     size = len(encoded.encode("utf-8"))
     if size <= limit:
         return value
-    return {"$truncated": True, "size": size, "preview": encoded[:200]}
+    return truncated(size, encoded[:200])
+
+
+def truncated(size: int, preview: str) -> dict[str, Any]:
+    """The marker that stands for a value too large to keep (see the trace schema)."""
+    return {"$truncated": True, "size": size, "preview": preview}
 
 
 def _type_name(obj: Any) -> str:
