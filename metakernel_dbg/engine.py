@@ -47,6 +47,7 @@ class EngineConfig:
     max_depth: int = 32
     max_calls: int = 0
     call_timeout: float | None = None
+    render_timeout: float | None = None
     max_message: int = DEFAULT_MAX_MESSAGE  # bytes of one call-plane message
     start_concurrency: int = max(1, os.cpu_count() or 1)
     #: warm (started + bootstrapped) function kernels kept per kernelspec; 0: no pool
@@ -101,6 +102,7 @@ class Engine:
                 self.config.max_calls,
                 max_message=self.config.max_message,
                 call_timeout=self.config.call_timeout,
+                render_timeout=self.config.render_timeout,
             ),
         )
         self._ids = itertools.count(1)

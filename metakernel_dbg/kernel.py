@@ -18,7 +18,7 @@ import traceback
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
-from traitlets import Integer, Unicode
+from traitlets import Float, Integer, Unicode
 
 from . import __version__
 from .console import Tracer  # also registers the tracer's magics (%break, %pdb, ...)
@@ -60,6 +60,12 @@ class MetaKernel(Kernel):
     max_depth = Integer(32, help="maximum call depth across kernels").tag(config=True)
     max_calls = Integer(0, help="maximum calls per render (0: unlimited)").tag(config=True)
     start_timeout = Integer(60, help="seconds a child kernel may take to start").tag(config=True)
+    call_timeout = Float(0, help="seconds a call may take (0: no limit, interactive default)").tag(
+        config=True
+    )
+    render_timeout = Float(0, help="seconds a cell's render may take (0: no limit)").tag(
+        config=True
+    )
     pool_size = Integer(2, help="warm function kernels kept per kernelspec (0: none)").tag(
         config=True
     )
@@ -83,6 +89,8 @@ class MetaKernel(Kernel):
                 max_depth=self.max_depth,
                 max_calls=self.max_calls,
                 start_timeout=float(self.start_timeout),
+                call_timeout=self.call_timeout or None,
+                render_timeout=self.render_timeout or None,
                 pool_size=self.pool_size,
                 prewarm=("python3",) if self.pool_size else (),
                 isolation=self.isolation,

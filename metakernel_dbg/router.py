@@ -74,6 +74,7 @@ class Limits:
     max_calls: int = 0  # per render; 0 = unlimited
     max_message: int = DEFAULT_MAX_MESSAGE
     call_timeout: float | None = None  # seconds per call; None = wait forever
+    render_timeout: float | None = None  # seconds per top-level render; None = no limit
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Render:
     stack: list[Level] = field(default_factory=list)
     calls: int = 0
     serving: set[str] = field(default_factory=set)
+    deadline: float | None = None  # time.monotonic() when the whole render times out
+    expired: bool = False
 
     def trace(self) -> Trace:
         spans = [{k: v for k, v in s.items() if k != "origin"} for s in self.spans.values()]
@@ -182,9 +185,10 @@ class Router:
                     self._posted.popleft()()
 
     def _next_timeout_ms(self) -> int | None:
-        deadlines = (
-            [lvl.deadline for lvl in self.render.stack if lvl.deadline] if self.render else []
-        )
+        render = self.render
+        deadlines = [lvl.deadline for lvl in render.stack if lvl.deadline] if render else []
+        if render is not None and render.deadline and render.stack:
+            deadlines.append(render.deadline)
         if not deadlines:
             return None
         return max(0, int((min(deadlines) - time.monotonic()) * 1000) + 1)
@@ -196,20 +200,21 @@ class Router:
         if render is None or not render.stack:
             return
         now = time.monotonic()
-        if not any(lvl.deadline is not None and now >= lvl.deadline for lvl in render.stack):
+        call_expired = any(lvl.deadline is not None and now >= lvl.deadline for lvl in render.stack)
+        render_expired = render.deadline is not None and now >= render.deadline
+        if not (call_expired or render_expired):
             return
         level = render.stack[-1]
         for other in render.stack:
             other.deadline = now + _TIMEOUT_GRACE
         inst = level.callee
         where = inst.child.label if inst is not None else level.span["function"]
-        self._callee_failed(
-            level,
-            {
-                "kind": "timeout",
-                "message": f"{where} did not return within {self.limits.call_timeout:g} s",
-            },
-        )
+        if render_expired:
+            render.expired, render.deadline = True, None
+            message = f"the render ran past its {self.limits.render_timeout:g} s timeout in {where}"
+        else:
+            message = f"{where} did not return within {self.limits.call_timeout:g} s"
+        self._callee_failed(level, {"kind": "timeout", "message": message})
         if inst is not None:
             inst.serving = False
             render.serving.discard(inst.instance_id)
@@ -250,6 +255,8 @@ class Router:
         """Start a render; `root` names the top-level span (function, kernel)."""
         span = self._span(root["function"], root["kernel"], None, [], {}, None)
         self.render = Render(new_trace_id(), span, {span["span_id"]: span})
+        if self.limits.render_timeout:
+            self.render.deadline = time.monotonic() + self.limits.render_timeout
 
     def end_render(self) -> Render | None:
         render, self.render = self.render, None
@@ -362,6 +369,11 @@ class Router:
                 "kind": "depth",
                 "message": f"call depth limit {self.limits.max_depth} "
                 f"reached calling {fn!r} (stack: {chain})",
+            }
+        if render.expired:
+            return {
+                "kind": "timeout",
+                "message": f"the render ran past its {self.limits.render_timeout:g} s timeout",
             }
         if self.limits.max_calls and render.calls >= self.limits.max_calls:
             return {

@@ -81,8 +81,12 @@ class _Core:
             await engine.end_render()
 
 
+#: unattended renders must end: timeouts are on by default in sessions (off in the kernel)
+SESSION_TIMEOUTS = {"call_timeout": 60.0, "render_timeout": 300.0}
+
+
 def _config(kw: dict[str, Any]) -> EngineConfig:
-    return EngineConfig(main_kernel=None, **kw)
+    return EngineConfig(main_kernel=None, **{**SESSION_TIMEOUTS, **kw})
 
 
 class Session:

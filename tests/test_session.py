@@ -538,3 +538,26 @@ def test_non_json_argument_fails_the_call_not_the_session():
         assert not worker.is_alive(), "Session.call with a non-JSON argument hangs"
         assert isinstance(result.get("error"), TypeError | RenderError), result
         assert session.call("echo", [1, "a"]) == [1, "a"]
+
+
+def test_render_timeout_ends_a_render_of_many_quick_calls() -> None:
+    """Each call is quick, the render as a whole is not: the per-render timeout ends it."""
+    out = io.StringIO()
+    with Session(stdout=out, call_timeout=30, render_timeout=2) as s:
+        s.define("tick", "def tick():\n    import time\n    time.sleep(0.05)\n    return 1\n")
+        s.define("loop", "def loop():\n    while True:\n        call('tick')\n")
+        with pytest.raises(RenderError) as failure:
+            s.call("loop")
+        text = failure.value.trace.to_text()
+        assert "ran past its 2 s timeout" in text, text
+        assert [sp for sp in failure.value.trace.to_dict()["spans"] if sp["timed_out"]]
+        assert s.call("tick") == 1, "the next render works"
+
+
+def test_session_timeouts_are_on_by_default() -> None:
+    from metakernel_dbg.session import SESSION_TIMEOUTS
+
+    with Session(stdout=io.StringIO()) as s:
+        limits = s._core.engine.router.limits
+        assert limits.call_timeout == SESSION_TIMEOUTS["call_timeout"] > 0
+        assert limits.render_timeout == SESSION_TIMEOUTS["render_timeout"] > 0
