@@ -5,9 +5,15 @@ round trip, and the meta-kernel's cross-kernel calls (child kernels use ipc, the
 `ipc://`). Call costs are measured *inside* a kernel (`time.perf_counter_ns()` around each
 `call()`), so the Session's own per-render overhead is not part of them.
 
+The debugger is measured the way JupyterLab drives it (`debug_request` on the control channel,
+timed to the matching `debug_reply`): a stock python3 ipykernel stopped on a breakpoint against
+the meta-kernel stopped in a three-kernel chain (main -> outer -> inner), both stopped at the
+same time and interleaved; and the in-kernel call cost before and after the debugger is started
+in the callee kernels, against a session that has no debugger at all.
+
 Ratios against the in-run baselines are the headline; absolute times are secondary (they
 move 30-50 % between runs on a shared machine). Targets are printed next to the ratios and
-marked PASS/MISS; nothing here asserts a timing.
+marked PASS/MISS (rows without a target are "info"); nothing here asserts a timing.
 
 Method (as in the project's performance-baselines reference): `perf_counter_ns`, warm-up
 iterations discarded, variants interleaved round-robin (each round runs every variant once,
@@ -18,16 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import platform
+import queue
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,10 +42,6 @@ from typing import Any
 
 import psutil
 import zmq
-
-from .children import ChildKernel
-from .engine import Engine, EngineConfig
-from .pool import KernelPool
 
 SPEC = "python3"
 SMALL_ARG = {"x": 1, "name": "f", "v": list(range(10))}  # the reference's "small" args
@@ -49,7 +52,7 @@ FANOUT_KERNELS = 10
 
 @dataclass
 class Plan:
-    """Iteration counts; `quick` is a smoke run (< 60 s), the full run stays < 3 min."""
+    """Iteration counts; `quick` is a smoke run (< 90 s), the full run stays < 4 min."""
 
     quick: bool
     rounds: int  # interleaved rounds of the per-call measurements
@@ -62,12 +65,23 @@ class Plan:
     big_sizes: tuple[int, int]
     big_rounds: int
     big_per_round: tuple[int, int]
+    dbg_call_rounds: int  # rounds of in-kernel calls per debugger state
+    dbg_call_per_round: int  # calls timed per round
+    probe_n: int  # iterations of the hot loop timed in a callee kernel
+    dbg_rounds: int  # interleaved rounds, stock vs meta-kernel, while both are stopped
+    dbg_stack: int  # back-to-back stackTrace requests per kernel per round
+    dbg_cycles: int  # stop cycles (stackTrace + scopes + variables) per kernel per round
+    dbg_steps: int  # stepIn -> stopped, outer -> inner
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
-            return cls(True, 3, 100, 20, 1000, 6, 1, 3, (1 << 20, 5 << 20), 2, (3, 1))
-        return cls(False, 10, 300, 100, 1000, 30, 2, 10, (1 << 20, 50 << 20), 5, (4, 1))
+            calls = (True, 3, 100, 20, 1000, 6, 1, 3, (1 << 20, 5 << 20), 2, (3, 1))
+            debugger = (4, 50, 100_000, 2, 10, 5, 3)
+        else:
+            calls = (False, 10, 300, 100, 1000, 30, 2, 10, (1 << 20, 50 << 20), 5, (4, 1))
+            debugger = (12, 100, 300_000, 5, 40, 20, 10)
+        return cls(*calls, *debugger)
 
 
 # -- statistics ----------------------------------------------------------------------------
@@ -128,6 +142,8 @@ class RawZmq:
         )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":
+            self.proc.kill()
+            self.proc.wait()
             raise RuntimeError("zmq echo server did not start")
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -158,22 +174,41 @@ class RawZmq:
 
 
 class PlainKernel:
-    """A python3 ipykernel on ipc, driven by jupyter_client's blocking client."""
+    """A kernel on ipc (by default a stock python3 ipykernel), driven by jupyter_client's
+    blocking client. `close()` shuts it down; a start that fails half-way shuts it down too."""
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(
+        self,
+        workdir: str,
+        label: str = "plain",
+        kernel_name: str = SPEC,
+        spec_dir: str | None = None,
+        warm: int = 20,
+    ) -> None:
         from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
 
+        extra: dict[str, Any] = {}
+        if spec_dir is not None:
+            extra["kernel_spec_manager"] = KernelSpecManager(kernel_dirs=[spec_dir])
+        self.label = label
+        self.kc: Any = None
         self.km = KernelManager(
-            kernel_name=SPEC,
+            kernel_name=kernel_name,
             transport="ipc",
-            ip=os.path.join(workdir, "plain-ipc"),
-            connection_file=os.path.join(workdir, "plain.json"),
+            ip=os.path.join(workdir, f"{label}-ipc"),
+            connection_file=os.path.join(workdir, f"{label}.json"),
+            **extra,
         )
-        self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-        self.round_trips(20)
+        try:
+            self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            self.kc.wait_for_ready(timeout=120)
+            self.round_trips(warm)
+        except BaseException:
+            self.close()
+            raise
 
     def round_trips(self, n: int) -> list[int]:
         out = []
@@ -190,13 +225,26 @@ class PlainKernel:
         return out
 
     def close(self) -> None:
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
+        if self.kc is not None:
+            self.kc.stop_channels()
+        with contextlib.suppress(Exception):  # never started: nothing to shut down
+            self.km.shutdown_kernel(now=True)
 
 
 def _env() -> dict[str, str]:
+    """The bench's environment for the kernels it starts itself: stock kernels, so without
+    the meta-kernel's childsite (TCP_NODELAY) even if this process runs under one."""
     env = dict(os.environ)
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    path = [
+        p
+        for p in env.get("PYTHONPATH", "").split(os.pathsep)
+        if p and not p.rstrip(os.sep).endswith(os.path.join("metakernel_dbg", "childsite"))
+    ]
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    else:
+        env.pop("PYTHONPATH", None)
     return env
 
 
@@ -345,70 +393,215 @@ def _render_dir(n: int, parent: str) -> str:
     return path
 
 
-# -- the engine with a pool -------------------------------------------------------------------
-def pool_supported_natively() -> bool:
-    return "pool_size" in getattr(EngineConfig, "__dataclass_fields__", {})
+# -- the debugger (B6): JupyterLab's requests on the control channel ---------------------------
+def jupyterlab_initialize(kernel_name: str) -> dict[str, Any]:
+    """The arguments of JupyterLab 4's `initialize` (adapterID: the kernel's name)."""
+    return {
+        "clientID": "jupyterlab",
+        "clientName": "JupyterLab",
+        "adapterID": kernel_name,
+        "pathFormat": "path",
+        "linesStartAt1": True,
+        "columnsStartAt1": True,
+        "supportsVariableType": True,
+        "supportsVariablePaging": True,
+        "supportsRunInTerminalRequest": True,
+        "locale": "en",
+    }
 
 
-class PooledEngine(Engine):
-    """Bench-only stand-in for the engine's pool integration (used while EngineConfig has
-    no `pool_size`): function kernels come from a KernelPool of started kernels that have
-    already imported the runtime; bootstrap + define happen at acquisition as usual."""
+# stock ipykernel: a function cell, a breakpoint on its line 2, a cell calling it
+_STOCK_CELL = "def target(x):\n    y = x + 1\n    return y\n"
+_STOCK_LINE = 2
+_STOCK_RUN = "target(1)"
+# meta-kernel: main -> outer -> inner (three kernels), a breakpoint on `return y + 1`
+_INNER = "%%function inner\ndef inner(x):\n    y = x * 2\n    return y + 1"
+_INNER_LINE = 4
+_OUTER = (
+    "%%function outer --kernel python3\ndef outer(n):\n    total = 0\n"
+    '    for i in range(n):\n        total += call("inner", i)\n    return total'
+)
+_OUTER_LINE = 5  # total += call("inner", i)
+_RENDER = 'result = call("outer", {n})\nresult'
+_PRINT_CALL = "import json as _json\nprint(_json.dumps(call({args})))"
 
-    pool_size = 2
 
-    async def _start(self) -> None:
-        self._pool_ids = itertools.count(1)
-        self.pool: KernelPool[ChildKernel] = KernelPool(
-            self._pool_start,
-            self._pool_stop,
-            size=self.pool_size,
-            concurrency=self.config.start_concurrency,
-            alive=lambda child: child.is_alive(),
+class DebugKernel(PlainKernel):
+    """A kernel driven the way JupyterLab drives its debugger: `debug_request` on the control
+    channel, each timed from sending to the matching `debug_reply`; `debug_event`s and the
+    other IOPub messages read by a pump thread."""
+
+    def __init__(self, workdir: str, label: str, kernel_name: str, spec_dir: str | None = None):
+        self.kernel_name = kernel_name
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.iopub: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._pump_thread: threading.Thread | None = None
+        self.seq = 0
+        super().__init__(workdir, label, kernel_name, spec_dir, warm=0)
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
+
+    def _pump(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.1)
+            except Exception:  # noqa: BLE001 - queue.Empty, or the channel closing
+                continue
+            if msg["header"]["msg_type"] == "debug_event":
+                self.events.put(msg["content"])
+            else:
+                self.iopub.put(msg)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._pump_thread is not None:
+            self._pump_thread.join(timeout=5)
+        super().close()
+
+    # -- DAP ------------------------------------------------------------------------------
+    def timed(
+        self, command: str, arguments: dict[str, Any] | None = None, timeout: float = 60
+    ) -> tuple[int, dict[str, Any]]:
+        """(ns from sending the request to its debug_reply, the reply's body)."""
+        self.seq += 1
+        content: dict[str, Any] = {"type": "request", "seq": self.seq, "command": command}
+        if arguments is not None:
+            content["arguments"] = arguments
+        msg = self.kc.session.msg("debug_request", content)
+        msg_id = msg["header"]["msg_id"]
+        channel = self.kc.control_channel
+        deadline = time.monotonic() + timeout
+        t0 = time.perf_counter_ns()
+        channel.send(msg)
+        while True:
+            try:
+                reply = channel.get_msg(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"{self.label}: no debug_reply to {command}") from None
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        elapsed = time.perf_counter_ns() - t0
+        body = reply["content"]
+        if body.get("success") is not True:
+            raise RuntimeError(f"{self.label}: {command} failed: {body.get('message') or body}")
+        return elapsed, body.get("body") or {}
+
+    def request(self, command: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.timed(command, arguments)[1]
+
+    def wait_event(self, name: str, timeout: float = 60) -> dict[str, Any]:
+        """The next `name` debug_event (the events before it are dropped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                event = self.events.get(timeout=max(0.0, remaining))
+            except queue.Empty:
+                raise TimeoutError(f"{self.label}: no {name} event in {timeout} s") from None
+            if event.get("event") == name:
+                return event
+
+    def drain_events(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.events.get_nowait()
+
+    def start_debugger(self) -> tuple[int, int]:
+        """JupyterLab's "enable debugger": debugInfo, initialize, attach; ns of the last two."""
+        self.request("debugInfo")
+        t_init, _ = self.timed("initialize", jupyterlab_initialize(self.kernel_name))
+        t_attach, _ = self.timed("attach", {})
+        return t_init, t_attach
+
+    def set_breakpoint(self, cell: str, line: int | None) -> str:
+        """JupyterLab's gutter click: dumpCell, debugInfo, setBreakpoints (None: remove)."""
+        path = self.request("dumpCell", {"code": cell})["sourcePath"]
+        self.request("debugInfo")
+        body = self.request(
+            "setBreakpoints",
+            {
+                "breakpoints": [] if line is None else [{"line": line}],
+                "source": {"path": path},
+                "sourceModified": False,
+            },
         )
-        await super()._start()
+        if line is not None and not body["breakpoints"][0].get("verified"):
+            raise RuntimeError(f"{self.label}: breakpoint on line {line} not verified")
+        return path
 
-    async def _pool_start(self, spec: str) -> ChildKernel:
-        child = ChildKernel(f"pool-{next(self._pool_ids)}", spec, None, self.workdir)
+    def stack(self, thread: int) -> list[dict[str, Any]]:
+        return self.request("stackTrace", {"threadId": thread})["stackFrames"]
+
+    def stop_cycle(self, thread: int) -> int:
+        """ns of what JupyterLab sends on a stop: stackTrace, scopes(frame 0), variables(Locals)."""
+        t0 = time.perf_counter_ns()
+        frames = self.request("stackTrace", {"threadId": thread})["stackFrames"]
+        scopes = self.request("scopes", {"frameId": frames[0]["id"]})["scopes"]
+        local = next((s for s in scopes if s.get("name") == "Locals"), scopes[0])
+        self.request("variables", {"variablesReference": local["variablesReference"]})
+        return time.perf_counter_ns() - t0
+
+    # -- cells ----------------------------------------------------------------------------
+    def execute(self, code: str) -> str:
+        return self.kc.execute(code)
+
+    def reply(self, msg_id: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") == msg_id:
+                content = msg["content"]
+                if content.get("status") != "ok":
+                    raise RuntimeError(
+                        f"{self.label}: {content.get('ename')}: {content.get('evalue')}"
+                    )
+                return content
+
+    def run(self, code: str, timeout: float = 120) -> str:
+        """Run a cell to its end (reply and idle); its stdout."""
+        msg_id = self.execute(code)
+        self.reply(msg_id, timeout)
+        out: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.iopub.get(timeout=max(0.01, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["header"]["msg_type"], msg["content"]
+            if kind == "stream" and content.get("name") == "stdout":
+                out.append(content["text"])
+            elif kind == "status" and content.get("execution_state") == "idle":
+                return "".join(out)
+
+    def call(self, *args: Any) -> Any:
+        """`call(*args)` run in a cell of the meta-kernel's main kernel; its return value."""
+        return json.loads(self.run(_PRINT_CALL.format(args=", ".join(map(repr, args)))))
+
+
+def _wait_quiet(pid: int, timeout: float = 15.0) -> None:
+    """Wait until a process tree (a kernel and its children: background pool refills,
+    debugpy adapters starting) uses under 10 % of a core over 0.3 s, or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+
+    def cpu() -> float:
+        total = 0.0
         try:
-            assert self._start_gate is not None
-            async with self._start_gate:
-                await child.start(
-                    self._child_env(), self.config.start_timeout, self.config.transport
-                )
-            await child.execute("import metakernel_dbg.runtime")
-        except BaseException:
-            await asyncio.shield(child.shutdown(now=True))
-            raise
-        return child
+            procs = [psutil.Process(pid)]
+            procs += procs[0].children(recursive=True)
+        except psutil.Error:
+            return 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
 
-    async def _pool_stop(self, child: ChildKernel) -> None:
-        await child.shutdown(now=True)
-
-    async def _start_child(self, instance_id: str, spec: str, function: str | None) -> ChildKernel:
-        if function is None:
-            return await super()._start_child(instance_id, spec, function)
-        child = await self.pool.acquire(spec)
-        child.instance_id, child.function = instance_id, function
-        return child
-
-    async def _shutdown_all(self) -> None:
-        await self.pool.close(grace=10)
-        await super()._shutdown_all()
-
-
-def pooled_session(pool_size: int) -> Any:
-    """A Session whose engine keeps a warm pool (natively once the engine supports it)."""
-    from .session import Session, _Core, _Streams
-
-    if pool_supported_natively():
-        return Session(stdout=None, pool_size=pool_size)
-    core = _Core.__new__(_Core)
-    core.engine = PooledEngine(_Streams(None, sys.stderr), EngineConfig(main_kernel=None))
-    core.engine.pool_size = pool_size  # type: ignore[attr-defined]
-    session = Session.__new__(Session)
-    session._core = core
-    return session
+    while time.monotonic() < deadline:
+        before = cpu()
+        time.sleep(0.3)
+        if cpu() - before < 0.03:
+            return
 
 
 # -- phases ---------------------------------------------------------------------------------
@@ -428,17 +621,18 @@ class Bench:
         from .session import Session
 
         plan = self.plan
-        self.log("starting the baselines and a session of 15 function kernels ...")
-        raw = RawZmq(self.workdir)
-        plain = PlainKernel(self.workdir)
-        no_pool = {"pool_size": 0} if pool_supported_natively() else {}
-        session = Session(stdout=None, **no_pool)
-        try:
+        self.log("starting the baselines and a session of 14 function kernels ...")
+        with contextlib.ExitStack() as stack:
+            raw = RawZmq(self.workdir)
+            stack.callback(raw.close)
+            plain = PlainKernel(self.workdir)
+            stack.callback(plain.close)
+            session = Session(stdout=None, pool_size=0)
+            stack.callback(session.close)
             session.__enter__()
             session.define("b", _B)
             session.define("a", _A)
             session.define("sink", _SINK)
-            session.define("probe", _PROBE)
             session.define("hop", _HOP.format(depths=DEPTHS, fanout=FANOUT_KERNELS))
             for i in range(1, FANOUT_KERNELS + 1):
                 session.define(f"c{i}", _CHAIN.format(i=i, j=i + 1))
@@ -495,23 +689,13 @@ class Bench:
             m["big_arg_small_ms"] = {**summary(big[small], 1e6), "bytes": small}
             m["big_arg_large_ms"] = {**summary(big[large], 1e6), "bytes": large}
 
-            self.log("debugger state and memory ...")
-            info = session.call("probe", 5, 300_000)
-            m["debugpy_in_child_modules"] = info["debugpy"]
-            m["pydevd_in_child_modules"] = info["pydevd"]
-            m["trace_function_in_child"] = info["trace"]
-            m["hot_loop_ns_per_call"] = info["hot_loop_ns"]
-            m["call_median_debugger_never_started_us"] = m["call_us"]["median"]
+            self.log("memory ...")
             engine = session._core.engine
             pids = [i.child.pid for i in engine.all_instances() if i.child.pid]
             pss, rss = _memory(pids)
             m["child_pss_median_mib"] = statistics.median(pss) if pss else float("nan")
             m["child_rss_median_mib"] = statistics.median(rss) if rss else float("nan")
             m["child_kernels_measured"] = len(rss)
-        finally:
-            session.close()
-            plain.close()
-            raw.close()
 
     # B: a cold render of N functions vs N plain kernel starts, alternating
     def cold_render(self) -> None:
@@ -536,8 +720,7 @@ class Bench:
                 else:
                     self.log(f"cold render of {n} functions in a fresh session (no pool) ...")
                     t0 = time.perf_counter()
-                    no_pool = {"pool_size": 0} if pool_supported_natively() else {}
-                    session = Session(stdout=None, **no_pool)
+                    session = Session(stdout=None, pool_size=0)
                     try:
                         session.__enter__()
                         session.load_directory(fdir)
@@ -560,18 +743,12 @@ class Bench:
     # C: the same render with a warm pool; warm acquisition
     def warm_pool(self) -> None:
         from .functions import FunctionDef
+        from .session import Session
 
         n = self.plan.functions
         fdir = _render_dir(n, self.workdir)
         expected = sum(range(1, n)) + n - 1
-        native = pool_supported_natively()
-        self.m["pool_integration"] = "engine" if native else "bench-shim"
-        if not native:
-            self.notes.append(
-                "warm pool: the engine has no pool yet; measured with bench.PooledEngine, "
-                "the integration proposed for engine.py"
-            )
-        session = pooled_session(pool_size=2)
+        session = Session(stdout=None, pool_size=2)
         try:
             session.__enter__()
             engine = session._core.engine
@@ -600,7 +777,7 @@ class Bench:
                 t1 = time.perf_counter()
                 await engine.pool.discard(warm)
                 await asyncio.sleep(0.05)
-                # the whole path a call waits for: acquire (+ bootstrap in the shim) + define
+                # the whole path a call waits for: acquire + define
                 t2 = time.perf_counter()
                 inst = await engine.start_instance(fdef, SPEC)
                 t3 = time.perf_counter()
@@ -619,6 +796,151 @@ class Bench:
             )
         finally:
             session.close()
+
+    # D: the debugger. Stock ipykernel vs the meta-kernel's proxy on a stop; call cost with
+    # the debugger never started vs started in the callee kernels
+    def debugger(self) -> None:
+        from .kernelspec import KERNEL_NAME, write_kernel_spec
+        from .session import Session
+
+        plan, m = self.plan, self.m
+        spec_dir = os.path.join(self.workdir, "kernels")
+        write_kernel_spec(os.path.join(spec_dir, KERNEL_NAME))  # this interpreter's package
+        with contextlib.ExitStack() as stack:
+            self.log("debugger: a stock ipykernel, a meta-kernel, a session without debugger ...")
+            stock = DebugKernel(self.workdir, "stock", SPEC)
+            stack.callback(stock.close)
+            meta = DebugKernel(self.workdir, "meta", KERNEL_NAME, spec_dir)
+            stack.callback(meta.close)
+            # the same engine, with no debug proxy; timeouts off, as in the kernel
+            session = Session(stdout=None, pool_size=0, call_timeout=None, render_timeout=None)
+            stack.callback(session.close)
+            session.__enter__()
+            session.define("b", _B)
+            session.define("a", _A)
+            for cell in (
+                f"%%function b\n{_B}",
+                f"%%function a\n{_A}",
+                f"%%function probe\n{_PROBE}",
+            ):
+                meta.run(cell)
+            meta.run(_INNER)
+            meta.run(_OUTER)
+            meta.call("outer", 1)  # every kernel of the chain is up and has served once
+            meta_pid = getattr(meta.km.provisioner, "pid", None)
+            if meta_pid:
+                _wait_quiet(meta_pid)
+
+            self.log("call cost: no debugger (session) vs meta-kernel, debugger never started ...")
+            before = meta.call("probe", 5, plan.probe_n)
+            session.call("a", plan.dbg_call_per_round, SMALL_ARG)  # warm-up, discarded
+            baseline, never = self._calls_against(session, meta)
+
+            self.log("starting the debugger as JupyterLab does (stock, meta-kernel) ...")
+            stock_init, stock_attach = stock.start_debugger()
+            meta_init, meta_attach = meta.start_debugger()
+            if meta_pid:
+                _wait_quiet(meta_pid)
+            self.log("call cost, debugger started in the callee kernels ...")
+            after = meta.call("probe", 5, plan.probe_n)
+            baseline_started, started = self._calls_against(session, meta)
+            if not after["trace"]:
+                raise RuntimeError("debugger started, yet no trace function in the callee")
+            m["debugpy_in_child_modules"] = before["debugpy"]
+            m["pydevd_in_child_modules"] = before["pydevd"]
+            m["trace_function_in_child_before_start"] = before["trace"]
+            m["trace_function_in_child_after_start"] = after["trace"]
+            m["hot_loop_ns_never_started"] = before["hot_loop_ns"]
+            m["hot_loop_ns_started"] = after["hot_loop_ns"]
+            m["call_no_debugger_us"] = summary(baseline, 1e3)
+            m["call_debugger_never_started_us"] = summary(never, 1e3)
+            m["call_no_debugger_while_started_us"] = summary(baseline_started, 1e3)
+            m["call_debugger_started_us"] = summary(started, 1e3)
+            m["dbg_stock_initialize_ms"] = stock_init / 1e6
+            m["dbg_stock_attach_ms"] = stock_attach / 1e6
+            m["dbg_meta_initialize_ms"] = meta_init / 1e6
+            m["dbg_meta_attach_ms"] = meta_attach / 1e6
+
+            self.log("breakpoints, and both kernels stopped on them ...")
+            stock.set_breakpoint(_STOCK_CELL, _STOCK_LINE)
+            stock.run(_STOCK_CELL)
+            stock.execute(_STOCK_RUN)
+            stock_thread = stock.wait_event("stopped")["body"]["threadId"]
+            meta.set_breakpoint(_INNER, _INNER_LINE)
+            render = meta.execute(_RENDER.format(n=3))
+            meta_thread = meta.wait_event("stopped")["body"]["threadId"]
+            top = stock.stack(stock_thread)[0]
+            if (top["name"], top["line"]) != ("target", _STOCK_LINE):
+                raise RuntimeError(f"stock kernel stopped at {top['name']}:{top['line']}")
+            frames = meta.stack(meta_thread)
+            names = [f["name"].split()[0] for f in frames]
+            if names != ["inner", "outer", "<module>"] or frames[0]["line"] != _INNER_LINE:
+                raise RuntimeError(f"meta-kernel stopped with the stack {names}")
+            pids = {f["name"].rsplit("pid", 1)[-1] for f in frames}
+            m["dbg_merged_frames"] = len(frames)
+            m["dbg_merged_kernels"] = len(pids)
+
+            self.log(
+                f"interleaved rounds: {plan.dbg_rounds} x (stackTrace x {plan.dbg_stack}, "
+                f"stop cycle x {plan.dbg_cycles}) on each kernel ..."
+            )
+            kernels = {"stock": (stock, stock_thread), "meta": (meta, meta_thread)}
+            for k, thread in kernels.values():  # warm-up, discarded
+                for _ in range(3):
+                    k.timed("stackTrace", {"threadId": thread})
+                k.stop_cycle(thread)
+            traces: dict[str, list[int]] = {"stock": [], "meta": []}
+            cycles: dict[str, list[int]] = {"stock": [], "meta": []}
+            for r in range(plan.dbg_rounds):
+                order = ["stock", "meta"] if r % 2 == 0 else ["meta", "stock"]
+                for name in order:
+                    k, thread = kernels[name]
+                    args = {"threadId": thread}
+                    traces[name] += [k.timed("stackTrace", args)[0] for _ in range(plan.dbg_stack)]
+                for name in order:
+                    k, thread = kernels[name]
+                    cycles[name] += [k.stop_cycle(thread) for _ in range(plan.dbg_cycles)]
+            m["dbg_stock_stacktrace_ms"] = summary(traces["stock"], 1e6)
+            m["dbg_merged_stacktrace_ms"] = summary(traces["meta"], 1e6)
+            m["dbg_stock_stop_cycle_ms"] = summary(cycles["stock"], 1e6)
+            m["dbg_merged_stop_cycle_ms"] = summary(cycles["meta"], 1e6)
+
+            self.log(f"stepIn across kernels (outer -> inner) x {plan.dbg_steps} ...")
+            meta.set_breakpoint(_INNER, None)
+            meta.request("continue", {"threadId": meta_thread})
+            meta.reply(render)
+            meta.set_breakpoint(_OUTER, _OUTER_LINE)
+            render = meta.execute(_RENDER.format(n=plan.dbg_steps))
+            steps: list[int] = []
+            for i in range(plan.dbg_steps):
+                thread = meta.wait_event("stopped")["body"]["threadId"]
+                meta.drain_events()
+                t0 = time.perf_counter_ns()
+                meta.request("stepIn", {"threadId": thread})
+                thread = meta.wait_event("stopped")["body"]["threadId"]
+                steps.append(time.perf_counter_ns() - t0)
+                if i == 0:
+                    top = meta.stack(thread)[0]
+                    if (top["name"].split()[0], top["line"]) != ("inner", 3):
+                        raise RuntimeError(f"stepIn landed in {top['name']}:{top['line']}")
+                meta.request("continue", {"threadId": thread})
+            meta.set_breakpoint(_OUTER, None)
+            meta.reply(render)
+            m["dbg_step_in_ms"] = summary(steps, 1e6)
+
+    def _calls_against(self, session: Any, meta: DebugKernel) -> tuple[list[int], list[int]]:
+        """In-kernel a -> b call times, interleaved round-robin: (session, meta-kernel)."""
+        n = self.plan.dbg_call_per_round
+        meta.call("a", n, SMALL_ARG)  # warm-up, discarded
+        ours: list[int] = []
+        theirs: list[int] = []
+        for r in range(self.plan.dbg_call_rounds):
+            for variant in ("session", "meta") if r % 2 == 0 else ("meta", "session"):
+                if variant == "session":
+                    ours += session.call("a", n, SMALL_ARG)
+                else:
+                    theirs += meta.call("a", n, SMALL_ARG)
+        return ours, theirs
 
     def finish(self) -> None:
         self.m["meta_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -672,12 +994,22 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def started_vs_never(m: dict[str, Any]) -> float:
+    """Call cost with the debugger started / never started, each phase against the session
+    (no debugger) interleaved with it, so that drift between the two phases cancels out."""
+    started = (
+        m["call_debugger_started_us"]["median"] / m["call_no_debugger_while_started_us"]["median"]
+    )
+    never = m["call_debugger_never_started_us"]["median"] / m["call_no_debugger_us"]["median"]
+    return started / never
+
+
 def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
-    """Headline rows: a value, its target and PASS/MISS (None: not measured)."""
+    """Headline rows: a value, its target and PASS/MISS ("info": reported, no target)."""
 
     def row(key: str, label: str, value: Any, op: str, target: Any, unit: str = "") -> dict:
-        if value is None:
-            status = "n/a"
+        if not op:
+            status = "info"
         elif op == "<=":
             status = "PASS" if value <= target else "MISS"
         elif op == ">=":
@@ -695,6 +1027,7 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
         }
 
     call = m["call_us"]["median"]
+    never = m["call_debugger_never_started_us"]["median"]
     return [
         row(
             "call_vs_raw_zmq",
@@ -753,18 +1086,43 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
             "s",
         ),
         row(
-            "debugger_never_started",
-            "debugger never started: debugpy in child sys.modules",
-            m["debugpy_in_child_modules"],
+            "stacktrace_stock_vs_merged",
+            "stock stackTrace / merged 3-kernel stackTrace",
+            m["dbg_stock_stacktrace_ms"]["median"] / m["dbg_merged_stacktrace_ms"]["median"],
+            ">=",
+            4.0,
+            "x",
+        ),
+        row(
+            "stop_cycle_stock_vs_merged",
+            "stock stop cycle / merged 3-kernel stop cycle",
+            m["dbg_stock_stop_cycle_ms"]["median"] / m["dbg_merged_stop_cycle_ms"]["median"],
+            "",
+            None,
+            "x",
+        ),
+        row(
+            "debugger_no_trace_before_start",
+            "trace function installed in child before the debugger starts",
+            m["trace_function_in_child_before_start"],
             "==",
             False,
         ),
         row(
-            "debugger_started_in_callee",
-            "debugger started in callee: not measured yet",
-            None,
+            "debugger_never_started_call",
+            "never-started call / baseline call (no debugger)",
+            never / m["call_no_debugger_us"]["median"],
+            "<=",
+            1.1,
+            "x",
+        ),
+        row(
+            "debugger_started_call",
+            "call with debugger started in callee / never started",
+            started_vs_never(m),
             "",
             None,
+            "x",
         ),
     ]
 
@@ -853,23 +1211,63 @@ def render_report(result: dict[str, Any]) -> str:
             "s",
         ),
         [
-            f"render, {m['functions']} functions, warm pool ({m['pool_integration']})",
+            f"render, {m['functions']} functions, warm pool",
             _fmt(m["warm_pool_render_s"], "s"),
             "-",
             "-",
             "1",
         ],
+        _stat_row("stock ipykernel stackTrace (1 kernel)", m["dbg_stock_stacktrace_ms"], "ms"),
+        _stat_row(
+            f"merged stackTrace ({m['dbg_merged_kernels']} kernels)",
+            m["dbg_merged_stacktrace_ms"],
+            "ms",
+        ),
+        _stat_row(
+            "stock stop cycle (stackTrace+scopes+variables)", m["dbg_stock_stop_cycle_ms"], "ms"
+        ),
+        _stat_row(
+            f"merged stop cycle ({m['dbg_merged_kernels']} kernels)",
+            m["dbg_merged_stop_cycle_ms"],
+            "ms",
+        ),
+        _stat_row("stepIn -> stopped, outer -> inner kernel", m["dbg_step_in_ms"], "ms"),
+        _stat_row("call A -> B, session (no debugger)", m["call_no_debugger_us"], "us"),
+        _stat_row(
+            "call A -> B, meta-kernel, debugger never started",
+            m["call_debugger_never_started_us"],
+            "us",
+        ),
+        _stat_row(
+            "call A -> B, session (no debugger), 2nd phase",
+            m["call_no_debugger_while_started_us"],
+            "us",
+        ),
+        _stat_row(
+            "call A -> B, meta-kernel, debugger started", m["call_debugger_started_us"], "us"
+        ),
     ]
     lines.append(_table(["measurement", "median", "p99", "min-max", "n"], rows))
+    hot_before, hot_after = m["hot_loop_ns_never_started"], m["hot_loop_ns_started"]
+    raw = m["call_debugger_started_us"]["median"] / m["call_debugger_never_started_us"]["median"]
     lines += [
         "",
-        "Debugger never started (callee kernel):",
-        f"  debugpy in sys.modules: {m['debugpy_in_child_modules']}, "
-        f"pydevd in sys.modules: {m['pydevd_in_child_modules']}, "
-        f"trace function installed: {m['trace_function_in_child']}",
-        f"  call median {_fmt(m['call_median_debugger_never_started_us'], 'us')}, "
-        f"hot loop {_fmt(m['hot_loop_ns_per_call'], 'ns')}/call",
-        "  debugger started in callee: not measured yet",
+        "Debugger (callee kernels of the meta-kernel):",
+        "  before initialize: trace function installed "
+        f"{m['trace_function_in_child_before_start']}; "
+        f"debugpy in sys.modules {m['debugpy_in_child_modules']} (ipykernel imports it at "
+        f"startup), pydevd in sys.modules {m['pydevd_in_child_modules']}",
+        "  after initialize + attach: trace function installed "
+        f"{m['trace_function_in_child_after_start']}; hot Python loop "
+        f"{_fmt(hot_before, 'ns')}/call -> {_fmt(hot_after, 'ns')}/call "
+        f"({_fmt(hot_after / hot_before, 'x')})",
+        f"  call A -> B started / never started: {_fmt(raw, 'x')} of the medians; "
+        f"{_fmt(started_vs_never(m), 'x')} with each phase divided by the session call "
+        "interleaved with it (the headline)",
+        f"  one-off: initialize {_fmt(m['dbg_stock_initialize_ms'], 'ms')}, attach "
+        f"{_fmt(m['dbg_stock_attach_ms'], 'ms')} (stock ipykernel); initialize "
+        f"{_fmt(m['dbg_meta_initialize_ms'], 'ms')}, attach {_fmt(m['dbg_meta_attach_ms'], 'ms')}"
+        " (meta-kernel: debugpy started in every child)",
         "",
         "Memory:",
         f"  meta side (this process) peak RSS {_fmt(m['meta_peak_rss_mib'], 'MiB')}; "
@@ -894,6 +1292,7 @@ def run(quick: bool, log: Callable[[str], None] | None = None) -> dict[str, Any]
         bench.call_plane()
         bench.cold_render()
         bench.warm_pool()
+        bench.debugger()
         bench.finish()
     finally:
         bench.close()

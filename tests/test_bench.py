@@ -32,11 +32,26 @@ STAT_KEYS = [
     "cold_render_close_s",
     "plain_starts_s",
     "plain_shutdown_s",
+    "call_no_debugger_us",
+    "call_debugger_never_started_us",
+    "call_no_debugger_while_started_us",
+    "call_debugger_started_us",
+    "dbg_stock_stacktrace_ms",
+    "dbg_merged_stacktrace_ms",
+    "dbg_stock_stop_cycle_ms",
+    "dbg_merged_stop_cycle_ms",
+    "dbg_step_in_ms",
 ]
 NUMBER_KEYS = [
     "fanout_calls",
-    "hot_loop_ns_per_call",
-    "call_median_debugger_never_started_us",
+    "hot_loop_ns_never_started",
+    "hot_loop_ns_started",
+    "dbg_stock_initialize_ms",
+    "dbg_stock_attach_ms",
+    "dbg_meta_initialize_ms",
+    "dbg_meta_attach_ms",
+    "dbg_merged_frames",
+    "dbg_merged_kernels",
     "child_pss_median_mib",
     "child_rss_median_mib",
     "child_kernels_measured",
@@ -48,7 +63,8 @@ NUMBER_KEYS = [
 BOOL_KEYS = [
     "debugpy_in_child_modules",
     "pydevd_in_child_modules",
-    "trace_function_in_child",
+    "trace_function_in_child_before_start",
+    "trace_function_in_child_after_start",
     "pool_acquire_all_warm",
 ]
 RATIO_KEYS = [
@@ -59,7 +75,13 @@ RATIO_KEYS = [
     "cold_render_vs_plain_starts",
     "warm_pool_render_s",
     "fanout_1000_calls_s",
-    "debugger_never_started",
+    "stacktrace_stock_vs_merged",
+    "debugger_no_trace_before_start",
+    "debugger_never_started_call",
+]
+INFO_KEYS = [  # reported without a target
+    "stop_cycle_stock_vs_merged",
+    "debugger_started_call",
 ]
 
 
@@ -102,13 +124,20 @@ def test_bench_quick(tmp_path) -> None:
     assert m["big_arg_large_ms"]["bytes"] == 5 << 20
     assert m["functions"] == 6
     assert m["pool_acquire_all_warm"] is True  # every timed acquisition found a warm kernel
+    # the merged stack of the stop: inner, outer, <module>, each in its own kernel
+    assert m["dbg_merged_frames"] == 3 and m["dbg_merged_kernels"] == 3
+    assert m["trace_function_in_child_after_start"] is True
 
     ratios = {r["key"]: r for r in result["ratios"]}
     for key in RATIO_KEYS:
         row = ratios[key]
         assert row["status"] in ("PASS", "MISS"), row
         assert _is_number(row["value"]) or isinstance(row["value"], bool), row
-    assert ratios["debugger_started_in_callee"]["status"] == "n/a"
+    for key in INFO_KEYS:
+        row = ratios[key]
+        assert row["status"] == "info" and row["target"] is None, row
+        assert _is_number(row["value"]), row
+    assert set(ratios) == set(RATIO_KEYS) | set(INFO_KEYS)
 
     machine = result["machine"]
     assert machine["cores"] >= 1 and machine["python"] and machine["cpu_model"]
@@ -118,5 +147,5 @@ def test_bench_quick(tmp_path) -> None:
     assert "Headline" in table and "Absolute" in table
     for row in result["ratios"]:
         assert row["label"] in table
-    assert "debugger started in callee: not measured yet" in table
+    assert "not measured" not in table
     assert table.count("PASS") + table.count("MISS") >= len(RATIO_KEYS)
