@@ -19,6 +19,8 @@ from typing import Any
 #: Messages larger than this are refused by both ends (configurable on the router).
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 _SIG = 32  # bytes of an HMAC-SHA256 digest, at the start of every frame
+_HEAD = _SIG + 4  # ... followed by the header's length
+_INLINE = 16 * 1024  # payloads up to this size share the header's frame
 
 
 def child_key(master: bytes, instance_id: str) -> bytes:
@@ -52,22 +54,33 @@ class Channel:
         self._verify_payload = verify_payload
 
     def pack(self, msg: dict[str, Any]) -> list[bytes]:
-        """Serialise and sign; raises TypeError/ValueError for values JSON cannot carry."""
+        """Serialise and sign; raises TypeError/ValueError for values JSON cannot carry.
+
+        Frame: signature (32) + header length (4) + header [+ a small payload]; a large
+        payload goes in a second frame, which the router forwards without copying.
+        """
         payload = msg.pop(PAYLOAD, None)
         if payload is not None and "pd" not in msg:
             msg["pd"] = digest(payload)
         self._sent += 1
         msg["n"] = self._sent
         body = json.dumps(msg, separators=(",", ":"), allow_nan=False).encode()
-        frames = [hmac.new(self._key, body, hashlib.sha256).digest() + body]
-        return frames if payload is None else [*frames, payload]
+        head = hmac.new(self._key, body, hashlib.sha256).digest() + len(body).to_bytes(4, "big")
+        if payload is None:
+            return [head + body]
+        if len(payload) <= _INLINE:
+            return [head + body + payload]
+        return [head + body, payload]
 
     def unpack(self, frames: list[bytes]) -> dict[str, Any] | None:
         """Verify and decode; None for anything forged, replayed or malformed."""
-        if len(frames) not in (1, 2) or len(frames[0]) <= _SIG:
+        if len(frames) not in (1, 2) or len(frames[0]) < _HEAD:
             return None
-        sig, body = frames[0][:_SIG], frames[0][_SIG:]
-        if not hmac.compare_digest(sig, hmac.new(self._key, body, hashlib.sha256).digest()):
+        frame = frames[0]
+        size = int.from_bytes(frame[_SIG:_HEAD], "big")
+        body, inline = frame[_HEAD : _HEAD + size], frame[_HEAD + size :]
+        mac = hmac.new(self._key, body, hashlib.sha256).digest()
+        if len(body) != size or not hmac.compare_digest(frame[:_SIG], mac):
             return None
         try:
             msg = json.loads(body)
@@ -76,12 +89,13 @@ class Channel:
         n = msg.get("n") if isinstance(msg, dict) else None
         if not isinstance(n, int) or n <= self._seen:
             return None
-        if len(frames) == 2:
+        payload = frames[1] if len(frames) == 2 else (inline or None)
+        if payload is not None:
             if not isinstance(msg.get("pd"), str):
                 return None
-            if self._verify_payload and not hmac.compare_digest(msg["pd"], digest(frames[1])):
+            if self._verify_payload and not hmac.compare_digest(msg["pd"], digest(payload)):
                 return None
-            msg[PAYLOAD] = frames[1]
+            msg[PAYLOAD] = payload
         self._seen = n
         return msg
 
