@@ -43,6 +43,8 @@ from typing import Any
 import psutil
 import zmq
 
+from . import dapcore
+
 SPEC = "python3"
 SMALL_ARG = {"x": 1, "name": "f", "v": list(range(10))}  # the reference's "small" args
 PAYLOAD = b"x" * 100
@@ -394,22 +396,6 @@ def _render_dir(n: int, parent: str) -> str:
 
 
 # -- the debugger (B6): JupyterLab's requests on the control channel ---------------------------
-def jupyterlab_initialize(kernel_name: str) -> dict[str, Any]:
-    """The arguments of JupyterLab 4's `initialize` (adapterID: the kernel's name)."""
-    return {
-        "clientID": "jupyterlab",
-        "clientName": "JupyterLab",
-        "adapterID": kernel_name,
-        "pathFormat": "path",
-        "linesStartAt1": True,
-        "columnsStartAt1": True,
-        "supportsVariableType": True,
-        "supportsVariablePaging": True,
-        "supportsRunInTerminalRequest": True,
-        "locale": "en",
-    }
-
-
 # stock ipykernel: a function cell, a breakpoint on its line 2, a cell calling it
 _STOCK_CELL = "def target(x):\n    y = x + 1\n    return y\n"
 _STOCK_LINE = 2
@@ -510,7 +496,7 @@ class DebugKernel(PlainKernel):
     def start_debugger(self) -> tuple[int, int]:
         """JupyterLab's "enable debugger": debugInfo, initialize, attach; ns of the last two."""
         self.request("debugInfo")
-        t_init, _ = self.timed("initialize", jupyterlab_initialize(self.kernel_name))
+        t_init, _ = self.timed("initialize", dapcore.jupyterlab_initialize(self.kernel_name))
         t_attach, _ = self.timed("attach", {})
         return t_init, t_attach
 

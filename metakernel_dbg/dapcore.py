@@ -651,3 +651,20 @@ def initialize_body() -> Json:
         "supportsRestartFrame": False,
         "exceptionBreakpointFilters": [dict(f) for f in _EXCEPTION_FILTERS],
     }
+
+
+def jupyterlab_initialize(kernel_name: str) -> Json:
+    """The arguments JupyterLab 4.6 sends with `initialize` (adapterID: the kernel's name);
+    used to start children's debuggers the way JupyterLab would, and by tests and bench."""
+    return {
+        "clientID": "jupyterlab",
+        "clientName": "JupyterLab",
+        "adapterID": kernel_name,
+        "pathFormat": "path",
+        "linesStartAt1": True,
+        "columnsStartAt1": True,
+        "supportsVariableType": True,
+        "supportsVariablePaging": True,
+        "supportsRunInTerminalRequest": True,
+        "locale": "en",
+    }

@@ -21,16 +21,6 @@ from .functions import cell_path
 
 Json = dict[str, Any]
 _CHILD_TIMEOUT = 30.0
-_CHILD_INITIALIZE = {
-    "clientID": "metakernel_dbg",
-    "clientName": "metakernel_dbg",
-    "adapterID": "python",
-    "pathFormat": "path",
-    "linesStartAt1": True,
-    "columnsStartAt1": True,
-    "supportsVariableType": True,
-    "supportsVariablePaging": True,
-}
 
 
 class DebugProxy:
@@ -283,7 +273,7 @@ class DebugProxy:
         return task
 
     async def _start_debugger(self, inst: Any) -> None:
-        await self._child(inst, "initialize", _CHILD_INITIALIZE)
+        await self._child(inst, "initialize", dapcore.jupyterlab_initialize("python"))
         await self._child(inst, "attach", {})
         threads = (await self._child(inst, "threads", {})).get("threads", [])
         self.main_threads[inst.instance_id] = next(

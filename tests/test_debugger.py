@@ -15,24 +15,15 @@ from typing import Any
 import pytest
 from jupyter_client.manager import start_new_kernel
 
+from metakernel_dbg.dapcore import jupyterlab_initialize
+
 INNER = "%%function inner\ndef inner(x):\n    y = x * 2\n    return y + 1"
 OUTER = (
     "%%function outer --kernel python3\ndef outer(n):\n    total = 0\n"
     '    for i in range(n):\n        total += call("inner", i)\n    return total'
 )
 RENDER = 'result = call("outer", 3)\nresult'
-INITIALIZE = {
-    "clientID": "jupyterlab",
-    "clientName": "JupyterLab",
-    "adapterID": "metakernel_dbg",
-    "pathFormat": "path",
-    "linesStartAt1": True,
-    "columnsStartAt1": True,
-    "supportsVariableType": True,
-    "supportsVariablePaging": True,
-    "supportsRunInTerminalRequest": True,
-    "locale": "en",
-}
+INITIALIZE = jupyterlab_initialize("metakernel_dbg")
 
 
 class DapClient:
