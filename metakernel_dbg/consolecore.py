@@ -271,14 +271,7 @@ def resolve_break(
 
 # --------------------------------------------------------------------------- formatting
 
-RESET, BOLD, DIM, RED, GREEN, CYAN = (
-    "\x1b[0m",
-    "\x1b[1m",
-    "\x1b[2m",
-    "\x1b[31m",
-    "\x1b[32m",
-    "\x1b[36m",
-)
+RESET, BOLD, DIM, RED = "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m"
 
 
 def paint(text: str, code: str, color: bool) -> str:

@@ -560,19 +560,6 @@ def cell_path(prefix: str, code: str) -> str:
     return f"{prefix}{murmur2_x86(code, HASH_SEED)}{TMP_FILE_SUFFIX}"
 
 
-def function_cell_for_child(cell_code: str) -> str:
-    """The code a function kernel compiles: the ``%%function`` line commented out.
-
-    It is compiled under ``cell_path`` of the FULL cell, so keeping the line count means
-    breakpoints and stack lines match the notebook editor without any translation.
-    """
-    first, sep, rest = cell_code.partition("\n")
-    words = first.split(None, 1)
-    if not first.startswith("%%") or not words or words[0] != "%%function":
-        raise ValueError(f"not a %%function cell: first line is {first!r}")
-    return f"# {first}{sep}{rest}"
-
-
 def debug_info_body(
     prefix: str, started: bool, stop_state: StopState, book: BreakpointBook
 ) -> Json:

@@ -114,8 +114,6 @@ class Engine:
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="mkdbg-engine", daemon=True
         )
-        #: listeners told when the live call stack changes (debugger, console)
-        self.stack_listeners: list[Callable[[], None]] = []
         #: coroutines run for every new instance before it runs user code (debugger)
         self.instance_hooks: list[Callable[[Instance], Coroutine[Any, Any, None]]] = []
         #: called (on the engine loop) when a child dies, with the message describing how
@@ -414,10 +412,6 @@ class Engine:
 
     def publish_output(self, name: str, text: str) -> None:
         self.frontend.publish("stream", {"name": name, "text": text})
-
-    def on_render_changed(self) -> None:
-        for listener in self.stack_listeners:
-            listener()
 
     # -- renders ------------------------------------------------------------------------
     async def begin_render(self, root_function: str, kernel: dict[str, Any]) -> None:

@@ -50,7 +50,6 @@ class EngineHooks(Protocol):
     @property
     def functions(self) -> dict[str, Any]: ...
     def publish_output(self, name: str, text: str) -> None: ...
-    def on_render_changed(self) -> None: ...
 
 
 @dataclass
@@ -421,7 +420,6 @@ class Router:
             self._callee_failed(
                 level, {"kind": "died", "message": f"{inst.function} kernel is unreachable"}
             )
-        self.hooks.on_render_changed()
 
     def _current_span(self, instance_id: str) -> dict[str, Any]:
         """The span an instance is currently serving (the root for main and the engine)."""
@@ -506,7 +504,6 @@ class Router:
             self.render.stack.remove(level)
         if level.callee is not None:
             level.callee.busy = False
-        self.hooks.on_render_changed()
 
     def _deliver(self, level: Level, reply: dict[str, Any]) -> None:
         if level.future is not None:

@@ -24,7 +24,6 @@ from metakernel_dbg.dapcore import (
     cell_path,
     debug_info_body,
     error_response,
-    function_cell_for_child,
     initialize_body,
     is_plumbing,
     merge_stack,
@@ -879,32 +878,6 @@ def test_cell_path_matches_reference_dump_cell_reply():
 def test_cell_path_requires_trailing_separator():
     with pytest.raises(ValueError, match="must end with a path separator"):
         cell_path("/tmp/ipykernel_1", "")
-
-
-def test_function_cell_for_child_keeps_line_numbers():
-    child = function_cell_for_child(INNER_CELL)
-    assert child == "# %%function inner\ndef inner(x):\n    y = x * 2\n    return y\n"
-    assert child.splitlines()[1:] == INNER_CELL.splitlines()[1:]
-    compile(child, INNER_PATH, "exec")  # valid Python, same line count
-    assert function_cell_for_child("%%function f") == "# %%function f"
-    crlf = "%%function g --kernel python3\r\ndef g():\r\n    pass\r\n"
-    assert function_cell_for_child(crlf).split("\n")[1:] == crlf.split("\n")[1:]
-
-
-@pytest.mark.parametrize(
-    "code",
-    [
-        "def f(): pass\n",
-        "\n%%function f\n",
-        "%%functions f\n",
-        "%%time\nx=1\n",
-        " %%function f\n",
-        "",
-    ],
-)
-def test_function_cell_for_child_rejects_other_cells(code):
-    with pytest.raises(ValueError, match="not a %%function cell"):
-        function_cell_for_child(code)
 
 
 def test_debug_info_body_matches_ipykernel_shape():
