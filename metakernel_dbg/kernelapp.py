@@ -1,8 +1,14 @@
 """Entry point of the kernelspec: `python -m metakernel_dbg.kernelapp -f {connection_file}`."""
 
-from ipykernel.kernelapp import IPKernelApp
+import os
 
-from .kernel import MetaKernel
+# ipykernel imports debugpy (pydevd) at start-up; without this, pydevd prints a "frozen
+# modules" warning on the meta-kernel's stderr, i.e. into `jupyter console`'s terminal.
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+from ipykernel.kernelapp import IPKernelApp  # noqa: E402
+
+from .kernel import MetaKernel  # noqa: E402
 
 
 def main() -> None:
