@@ -24,6 +24,7 @@ from . import __version__
 from .console import Tracer  # also registers the tracer's magics (%break, %pdb, ...)
 from .debugproxy import DebugProxy
 from .engine import Engine, EngineConfig
+from .errors import MetaKernelError
 from .magics import MagicError, run_magic
 
 _RELAYED_SHELL = (
@@ -215,6 +216,8 @@ class MetaKernel(Kernel):
             reply = await self.tracer.supervise(
                 request, code, ident, parent, allow_stdin and not silent
             )
+        except MetaKernelError as exc:  # the main kernel died mid-cell; a new one starts
+            return self._error_reply(type(exc).__name__, str(exc), [f"{exc}"])
         finally:
             await engine.run(engine.end_render())
         result = dict(reply["content"])

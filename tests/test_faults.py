@@ -227,3 +227,14 @@ def test_load_10000_calls_with_output(fresh_meta_kernel: MetaKernelHandle) -> No
         f"({growth:+.1%})"
     )
     assert growth < 0.10, rss
+
+
+def test_main_kernel_killed_mid_cell_is_an_error_and_a_new_one_serves(
+    fresh_meta_kernel: MetaKernelHandle,
+) -> None:
+    mk = fresh_meta_kernel
+    reply, msgs = mk.run("import os\nos.kill(os.getpid(), 9)", timeout=60)
+    assert reply["status"] == "error" and "KernelDiedError" in reply["ename"], reply
+    assert "signal 9" in reply["evalue"]
+    reply, msgs = mk.run("1 + 41", timeout=120)
+    assert reply["status"] == "ok" and "42" in str(msgs), "a fresh main kernel runs cells"
