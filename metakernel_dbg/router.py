@@ -30,17 +30,6 @@ _TIMEOUT_GRACE = 5.0  # seconds callers get to unwind after a timeout
 NO_KERNEL = {"spec": "", "kernel_id": "", "pid": None, "host": ""}
 
 
-class Instance(Protocol):
-    """What the router needs of a child kernel instance (see engine.Instance)."""
-
-    instance_id: str
-    function: str | None
-    serving: bool
-    busy: bool
-
-    def kernel_info(self) -> dict[str, Any]: ...
-
-
 class EngineHooks(Protocol):
     """Services the engine provides to the router (all called on the router thread)."""
 
