@@ -79,7 +79,13 @@ class Render:
     expired: bool = False
 
     def trace(self) -> Trace:
-        spans = [{k: v for k, v in s.items() if k != "origin"} for s in self.spans.values()]
+        """The render's trace; call arguments are decoded here, off the call path."""
+        spans = []
+        for span in self.spans.values():
+            span = {k: v for k, v in span.items() if k != "origin"}
+            if isinstance(span["args"], bytes):
+                span["args"], span["kwargs"] = _span_arguments(span["args"])
+            spans.append(span)
         return Trace.from_dict({"trace_id": self.trace_id, "spans": spans})
 
 
@@ -318,8 +324,7 @@ class Router:
     ) -> None:
         """Route a call to an idle instance of `fn`, starting one if needed.
 
-        `payload` (JSON of `[args, kwargs]`) is forwarded as is; it is decoded here only
-        when small, for the trace.
+        `payload` (JSON of `[args, kwargs]`) is forwarded as is, never decoded here.
         """
         render = self.render
         if render is None:  # a call outside any render (e.g. from a definition cell)
@@ -332,8 +337,8 @@ class Router:
             self._fail(caller, caller_call_id, future, error)
             return
         render.calls += 1
-        args, kwargs = _span_arguments(payload)
-        span = self._span(fn, dict(NO_KERNEL), parent["span_id"], args, kwargs, site)
+        # the raw payload is kept; Render.trace() decodes it only if a trace is wanted
+        span = self._span(fn, dict(NO_KERNEL), parent["span_id"], payload, None, site)
         level = Level(span, caller, caller_call_id, future=future, stop_on_entry=entry)
         level.call_id = next(self._call_ids)
         if self.limits.call_timeout:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_debugger import INNER, OUTER, RENDER, DapClient, dap_session, start_and_define
+from test_debugger import INNER, RENDER, DapClient, dap_session, start_and_define
 
 from metakernel_dbg.dapcore import KNOWN_COMMANDS
 
@@ -161,4 +161,3 @@ def test_debugging_still_works_after_fuzzing(fuzz_dap: DapClient) -> None:
     )
     dap.request("continue", {"threadId": 1})
     assert dap.reply(render)["status"] == "ok"
-    assert OUTER  # defined by start_and_define

@@ -111,7 +111,6 @@ def test_oversized_payload_and_call_budget_are_errors_at_the_call_site(session: 
     assert session.call("loop", 3) == [1, 1, 1]
     with pytest.raises(RenderError) as failure:
         session.call("loop", 10)
-    assert isinstance(failure.value.cause, Exception)
     assert "call budget of 5 calls" in failure.value.trace.to_text()
     assert session.call("size", "ok") == 2, "the router survived"
     assert CallBudgetError.__name__ in failure.value.trace.to_text()
