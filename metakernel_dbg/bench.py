@@ -30,6 +30,7 @@ import platform
 import queue
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -79,10 +80,10 @@ class Plan:
     def make(cls, quick: bool) -> Plan:
         if quick:
             calls = (True, 3, 100, 20, 1000, 6, 1, 3, (1 << 20, 5 << 20), 2, (3, 1))
-            debugger = (4, 50, 100_000, 2, 10, 5, 3)
+            debugger = (8, 25, 100_000, 2, 10, 5, 3)
         else:
             calls = (False, 10, 300, 100, 1000, 30, 2, 10, (1 << 20, 50 << 20), 5, (4, 1))
-            debugger = (12, 100, 300_000, 5, 40, 20, 10)
+            debugger = (40, 30, 300_000, 5, 40, 20, 10)
         return cls(*calls, *debugger)
 
 
@@ -132,21 +133,75 @@ while True:
 """
 
 
+_UNIX_ECHO_SERVER = """
+import os, socket, sys
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(sys.argv[1])
+listener.listen()
+print("ready", flush=True)
+conn, _ = listener.accept()
+while True:
+    data = conn.recv(65536)
+    if not data or data == b"quit":
+        break
+    conn.sendall(data)
+"""
+
+
+def _echo_server(script: str, address: str) -> subprocess.Popen:
+    command = [sys.executable, "-c", script, address]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"echo server for {address} did not start")
+    return proc
+
+
+def _end(proc: subprocess.Popen) -> None:
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class RawUnix:
+    """A subprocess echo server on a Unix stream socket: the floor of a linked call."""
+
+    def __init__(self, workdir: str) -> None:
+        path = os.path.join(workdir, "echo-unix")
+        self.proc = _echo_server(_UNIX_ECHO_SERVER, path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.round_trips(50)
+
+    def round_trips(self, n: int) -> list[int]:
+        out = []
+        sock, payload, clock = self.sock, PAYLOAD, time.perf_counter_ns
+        for _ in range(n):
+            t0 = clock()
+            sock.sendall(payload)
+            got = 0
+            while got < len(payload):
+                got += len(sock.recv(65536))
+            out.append(clock() - t0)
+        return out
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(b"quit")
+        self.sock.close()
+        _end(self.proc)
+
+
 class RawZmq:
     """A subprocess ROUTER echo server and a DEALER client: the floor of any call."""
 
     def __init__(self, workdir: str) -> None:
         self.address = f"ipc://{os.path.join(workdir, 'echo')}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _ECHO_SERVER, self.address],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        if self.proc.stdout.readline().strip() != "ready":
-            self.proc.kill()
-            self.proc.wait()
-            raise RuntimeError("zmq echo server did not start")
+        self.proc = _echo_server(_ECHO_SERVER, self.address)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -168,11 +223,7 @@ class RawZmq:
             self.sock.send(b"quit")
         self.sock.close(linger=0)
         self.ctx.term()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        _end(self.proc)
 
 
 class PlainKernel:
@@ -611,6 +662,8 @@ class Bench:
         with contextlib.ExitStack() as stack:
             raw = RawZmq(self.workdir)
             stack.callback(raw.close)
+            unix = RawUnix(self.workdir)
+            stack.callback(unix.close)
             plain = PlainKernel(self.workdir)
             stack.callback(plain.close)
             session = Session(stdout=None, pool_size=0)
@@ -624,26 +677,34 @@ class Bench:
                 session.define(f"c{i}", _CHAIN.format(i=i, j=i + 1))
             # warm-up round, discarded
             raw.round_trips(plan.per_round)
+            unix.round_trips(plan.per_round)
             plain.round_trips(plan.per_round // 2)
             session.call("a", plan.per_round, SMALL_ARG)
             session.call("hop", "depth", 5, SMALL_ARG)
             raws: list[int] = []
+            unixes: list[int] = []
             execs: list[int] = []
             calls: list[int] = []
             depth: dict[int, list[int]] = {d: [] for d in DEPTHS}
             fanout: list[int] = []
             fanout_steady: list[int] = []
             self.log(f"interleaved rounds: {plan.rounds} x (zmq, execute, call, depth, fanout)")
+            router = session._core.engine.router
+            linked, made = 0, 0  # calls A -> B that went kernel to kernel, of all made
             for r in range(plan.rounds):
                 order = [0, 1, 2, 3, 4]
                 order = order[r % 5 :] + order[: r % 5]  # rotate who goes first
                 for v in order:
                     if v == 0:
                         raws += raw.round_trips(plan.per_round)
+                        unixes += unix.round_trips(plan.per_round)
                     elif v == 1:
                         execs += plain.round_trips(plan.per_round)
                     elif v == 2:
+                        before = router.linked_calls
                         calls += session.call("a", plan.per_round, SMALL_ARG)
+                        linked += router.linked_calls - before
+                        made += plan.per_round + 5  # + a()'s warm-up calls
                     elif v == 3:
                         out = session.call("hop", "depth", plan.depth_per_round, SMALL_ARG)
                         for d in DEPTHS:
@@ -654,6 +715,8 @@ class Bench:
                         fanout_steady.append(steady)
             m = self.m
             m["raw_zmq_rt_us"] = summary(raws, 1e3)
+            m["raw_unix_rt_us"] = summary(unixes, 1e3)
+            m["linked_call_share"] = linked / made
             m["ipykernel_execute_rt_us"] = summary(execs, 1e3)
             m["call_us"] = summary(calls, 1e3)
             for d in DEPTHS:
@@ -692,11 +755,13 @@ class Bench:
         fdir = _render_dir(n, self.workdir)
         expected = sum(range(1, n)) + n - 1  # f00(1) = sum of (1 + i)
         renders: list[float] = []
+        unforked: list[float] = []
         render_close: list[float] = []
         plains: list[float] = []
         plain_down: list[float] = []
         for r in range(self.plan.render_rounds):
-            for variant in ("plain", "render") if r % 2 == 0 else ("render", "plain"):
+            variants = ["plain", "render", "unforked"]
+            for variant in variants[r % 3 :] + variants[: r % 3]:
                 if variant == "plain":
                     self.log(f"{n} plain ipykernel starts at concurrency {conc} ...")
                     sub = tempfile.mkdtemp(prefix="plain-", dir=self.workdir)
@@ -704,14 +769,16 @@ class Bench:
                     plains.append(ready)
                     plain_down.append(down)
                 else:
-                    self.log(f"cold render of {n} functions in a fresh session (no pool) ...")
+                    fork = variant == "render"
+                    how = "" if fork else ", fork server off"
+                    self.log(f"cold render of {n} functions in a fresh session (no pool{how}) ...")
                     t0 = time.perf_counter()
-                    session = Session(stdout=None, pool_size=0)
+                    session = Session(stdout=None, pool_size=0, fork=fork)
                     try:
                         session.__enter__()
                         session.load_directory(fdir)
                         result = session.call("f00", 1)
-                        renders.append(time.perf_counter() - t0)
+                        (renders if fork else unforked).append(time.perf_counter() - t0)
                     finally:
                         t1 = time.perf_counter()
                         session.close()
@@ -722,6 +789,7 @@ class Bench:
         m["functions"] = n
         m["start_concurrency"] = conc
         m["cold_render_s"] = summary(renders)
+        m["cold_render_unforked_s"] = summary(unforked)
         m["cold_render_close_s"] = summary(render_close)
         m["plain_starts_s"] = summary(plains)
         m["plain_shutdown_s"] = summary(plain_down)
@@ -820,7 +888,7 @@ class Bench:
             self.log("call cost: no debugger (session) vs meta-kernel, debugger never started ...")
             before = meta.call("probe", 5, plan.probe_n)
             session.call("a", plan.dbg_call_per_round, SMALL_ARG)  # warm-up, discarded
-            baseline, never = self._calls_against(session, meta)
+            baseline, never, m["dbg_never_vs_session"] = self._calls_against(session, meta)
 
             self.log("starting the debugger as JupyterLab does (stock, meta-kernel) ...")
             stock_init, stock_attach = stock.start_debugger()
@@ -829,7 +897,9 @@ class Bench:
                 _wait_quiet(meta_pid)
             self.log("call cost, debugger started in the callee kernels ...")
             after = meta.call("probe", 5, plan.probe_n)
-            baseline_started, started = self._calls_against(session, meta)
+            baseline_started, started, m["dbg_started_vs_session"] = self._calls_against(
+                session, meta
+            )
             if not after["trace"]:
                 raise RuntimeError("debugger started, yet no trace function in the callee")
             m["debugpy_in_child_modules"] = before["debugpy"]
@@ -914,19 +984,24 @@ class Bench:
             meta.reply(render)
             m["dbg_step_in_ms"] = summary(steps, 1e6)
 
-    def _calls_against(self, session: Any, meta: DebugKernel) -> tuple[list[int], list[int]]:
-        """In-kernel a -> b call times, interleaved round-robin: (session, meta-kernel)."""
+    def _calls_against(self, session: Any, meta: DebugKernel) -> tuple[list[int], list[int], float]:
+        """In-kernel a -> b call times, interleaved in short rounds: (session, meta-kernel,
+        median over rounds of meta / session). Call times drift by 2x within a run on this
+        kind of VM; a ratio taken within each round cancels most of that out."""
         n = self.plan.dbg_call_per_round
         meta.call("a", n, SMALL_ARG)  # warm-up, discarded
         ours: list[int] = []
         theirs: list[int] = []
+        per_round: list[float] = []
         for r in range(self.plan.dbg_call_rounds):
+            got: dict[str, list[int]] = {}
             for variant in ("session", "meta") if r % 2 == 0 else ("meta", "session"):
-                if variant == "session":
-                    ours += session.call("a", n, SMALL_ARG)
-                else:
-                    theirs += meta.call("a", n, SMALL_ARG)
-        return ours, theirs
+                runner = session if variant == "session" else meta
+                got[variant] = runner.call("a", n, SMALL_ARG)
+            ours += got["session"]
+            theirs += got["meta"]
+            per_round.append(statistics.median(got["meta"]) / statistics.median(got["session"]))
+        return ours, theirs, statistics.median(per_round)
 
     def finish(self) -> None:
         self.m["meta_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -983,11 +1058,7 @@ def machine_info() -> dict[str, Any]:
 def started_vs_never(m: dict[str, Any]) -> float:
     """Call cost with the debugger started / never started, each phase against the session
     (no debugger) interleaved with it, so that drift between the two phases cancels out."""
-    started = (
-        m["call_debugger_started_us"]["median"] / m["call_no_debugger_while_started_us"]["median"]
-    )
-    never = m["call_debugger_never_started_us"]["median"] / m["call_no_debugger_us"]["median"]
-    return started / never
+    return m["dbg_started_vs_session"] / m["dbg_never_vs_session"]
 
 
 def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
@@ -1013,7 +1084,6 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
         }
 
     call = m["call_us"]["median"]
-    never = m["call_debugger_never_started_us"]["median"]
     return [
         row(
             "call_vs_raw_zmq",
@@ -1022,6 +1092,22 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
             "<=",
             3.0,
             "x",
+        ),
+        row(
+            "call_vs_raw_unix",
+            "call median / raw Unix-socket RT (a linked call's transport)",
+            call / m["raw_unix_rt_us"]["median"],
+            "",
+            None,
+            "x",
+        ),
+        row(
+            "linked_call_share",
+            "calls A -> B that went kernel to kernel (first per render is routed)",
+            100 * m["linked_call_share"],
+            "",
+            None,
+            "%",
         ),
         row(
             "execute_vs_call",
@@ -1053,6 +1139,14 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
             m["cold_render_s"]["median"] / m["plain_starts_s"]["median"],
             "<=",
             1.0,
+            "x",
+        ),
+        row(
+            "cold_render_unforked_vs_plain_starts",
+            "the same, fork server off (every child a fresh interpreter)",
+            m["cold_render_unforked_s"]["median"] / m["plain_starts_s"]["median"],
+            "",
+            None,
             "x",
         ),
         row(
@@ -1096,8 +1190,8 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         row(
             "debugger_never_started_call",
-            "never-started call / baseline call (no debugger)",
-            never / m["call_no_debugger_us"]["median"],
+            "never-started call / baseline call (no debugger), per-round median",
+            m["dbg_never_vs_session"],
             "<=",
             1.1,
             "x",
@@ -1169,6 +1263,7 @@ def render_report(result: dict[str, Any]) -> str:
     big_s, big_l = m["big_arg_small_ms"], m["big_arg_large_ms"]
     rows = [
         _stat_row("raw pyzmq DEALER/ROUTER RT, 100 B", m["raw_zmq_rt_us"], "us"),
+        _stat_row("raw Unix stream socket RT, 100 B", m["raw_unix_rt_us"], "us"),
         _stat_row("ipykernel execute('pass', silent) RT", m["ipykernel_execute_rt_us"], "us"),
         _stat_row("call A -> B, small JSON args", m["call_us"], "us"),
     ]
@@ -1191,6 +1286,11 @@ def render_report(result: dict[str, Any]) -> str:
         _stat_row("pool.acquire() of a warm kernel", m["pool_acquire_ms"], "ms"),
         _stat_row("warm acquisition until defined", m["pool_acquire_ready_ms"], "ms"),
         _stat_row(f"cold render, {m['functions']} functions (no pool)", m["cold_render_s"], "s"),
+        _stat_row(
+            f"cold render, {m['functions']} functions, fork server off",
+            m["cold_render_unforked_s"],
+            "s",
+        ),
         _stat_row(
             f"{m['functions']} plain ipykernel starts, concurrency {m['start_concurrency']}",
             m["plain_starts_s"],

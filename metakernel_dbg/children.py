@@ -21,6 +21,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from .errors import KernelStartError
 
 IopubHandler = Callable[[dict[str, Any]], None]
+_IDLE_AFTER_REPLY = 2.0  # seconds a relayed request's IOPub idle may trail its reply
 StdinHandler = Callable[[dict[str, Any]], None]
 
 
@@ -37,6 +38,7 @@ class ChildKernel:
         self.pid: int | None = None
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._iopub: dict[str, IopubHandler] = {}
+        self._idle: dict[str, asyncio.Future[None]] = {}  # IOPub idle of relayed requests
         self._stdin: dict[str, StdinHandler] = {}
         self._tasks: list[asyncio.Task[None]] = []
         #: called with every `debug_event` content this child publishes
@@ -56,16 +58,25 @@ class ChildKernel:
         return {"spec": self.spec, "kernel_id": kernel_id or "", "pid": self.pid, "host": _HOST}
 
     # -- lifecycle ---------------------------------------------------------------------
-    async def start(self, env: dict[str, str], timeout: float, transport: str = "auto") -> None:
+    async def start(
+        self,
+        env: dict[str, str],
+        timeout: float,
+        transport: str = "auto",
+        provisioner: dict[str, Any] | None = None,
+    ) -> None:
         """Start and wait until the kernel answers kernel_info; kill it if it never does.
 
         Transport "auto" uses ipc (no port race between concurrent starts) for ipykernel,
-        which supports it, and tcp on 127.0.0.1 for other kernels.
+        which supports it, and tcp on 127.0.0.1 for other kernels. `provisioner`: a
+        `kernel_provisioner` stanza to use instead of the kernelspec's (the fork server's).
         """
         conn = os.path.join(self.workdir, f"{self.instance_id}.json")
         self.km = AsyncKernelManager(kernel_name=self.spec, connection_file=conn)
         try:
             argv = self.km.kernel_spec.argv
+            if provisioner is not None:
+                self.km.kernel_spec.metadata["kernel_provisioner"] = provisioner
             if transport == "ipc" or (transport == "auto" and "ipykernel_launcher" in argv):
                 self.km.transport = "ipc"
                 self.km.ip = os.path.join(self.workdir, f"{self.instance_id}-ipc")
@@ -185,19 +196,31 @@ class ChildKernel:
         on_stdin: StdinHandler | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Send a request and wait for its reply; IOPub/stdin messages it causes go to handlers."""
+        """Send a request and wait for its reply; IOPub/stdin messages it causes go to handlers.
+
+        With an IOPub handler, also wait (briefly) for the request's IOPub idle: output may
+        trail the reply, and the handler must have seen all of it when this returns.
+        """
         msg = self.kc.session.msg(msg_type, content, metadata=metadata)
         msg_id = msg["header"]["msg_id"]
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._replies[msg_id] = fut
         if on_iopub:
             self._iopub[msg_id] = on_iopub
+            self._idle[msg_id] = loop.create_future()
         if on_stdin:
             self._stdin[msg_id] = on_stdin
         getattr(self.kc, f"{channel}_channel").send(msg)
         try:
-            return await fut
+            reply = await fut
+            idle = self._idle.get(msg_id)
+            if idle is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(idle), _IDLE_AFTER_REPLY)
+            return reply
         finally:
+            self._idle.pop(msg_id, None)
             self._replies.pop(msg_id, None)
             self._stdin.pop(msg_id, None)
             # IOPub of a request may trail its reply; its handler is dropped at idle.
@@ -255,6 +278,9 @@ class ChildKernel:
         if msg_type == "status":
             if msg["content"].get("execution_state") == "idle":
                 self._iopub.pop(parent_id, None)
+                idle = self._idle.get(parent_id)
+                if idle is not None and not idle.done():
+                    idle.set_result(None)
             return
         if handler is not None:
             handler(msg)

@@ -20,6 +20,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
 from .callplane import DEFAULT_MAX_MESSAGE, decode, encode
 from .children import ChildKernel
 from .errors import (
@@ -29,6 +31,7 @@ from .errors import (
     MetaKernelError,
     from_reply,
 )
+from .forkserver import ForkServer, is_forkable, kernel_python
 from .functions import FunctionDef
 from .pool import KernelPool
 from .router import Limits, Render, Router
@@ -57,6 +60,8 @@ class EngineConfig:
     #: "shared": function kernels live as long as the engine and keep their state between
     #: renders; "per-render": each top-level render gets fresh kernels, discarded at its end
     isolation: str = "shared"
+    #: start ipykernel children by forking them from a fork server (see forkserver.py)
+    fork: bool = True
 
 
 class Frontend(Protocol):
@@ -107,6 +112,8 @@ class Engine:
         )
         self._ids = itertools.count(1)
         self._start_gate: asyncio.Semaphore | None = None
+        self._spec_argv: dict[str, list[str]] = {}
+        self._fork_servers: dict[str, asyncio.Task[ForkServer]] = {}  # by Python executable
         #: warm function kernels (config.pool_size > 0)
         self.pool: KernelPool[Instance] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -212,7 +219,7 @@ class Engine:
                 "last_output": inst.child.last_output(),
             },
         }
-        self.router.post(lambda: self.router.fail_calls_served_by(inst.instance_id, failure))
+        self.router.post(lambda: self.router.instance_died(inst.instance_id, failure))
         self.frontend.publish("stream", {"name": "stderr", "text": f"[metakernel_dbg] {message}\n"})
         await inst.child.shutdown(now=True)
 
@@ -246,6 +253,11 @@ class Engine:
         await asyncio.gather(*(i.child.shutdown(now=True) for i in everything))
         self.instances.clear()
         self.main = None
+        servers, self._fork_servers = list(self._fork_servers.values()), {}
+        for task in servers:
+            task.cancel()  # a server still starting is killed by its own start()
+            with contextlib.suppress(BaseException):
+                await (await task).stop()
 
     # -- kernels ------------------------------------------------------------------------
     async def start_instance(self, fdef: FunctionDef | None, spec: str) -> Instance:
@@ -300,18 +312,45 @@ class Engine:
         """Start a kernel, retrying a start that hangs or crashes (e.g. the port race)."""
         assert self._start_gate is not None
         attempts = self.config.start_retries + 1
+        server = await self._fork_server(spec)
         for attempt in itertools.count(1):
             child = ChildKernel(instance_id, spec, function, self.workdir)
             try:
                 async with self._start_gate:
                     await child.start(
-                        self._child_env(), self.config.start_timeout, self.config.transport
+                        self._child_env(),
+                        self.config.start_timeout,
+                        self.config.transport,
+                        provisioner=server.provisioner() if server else None,
                     )
                 return child
             except KernelStartError as exc:
                 if attempt >= attempts or "no such kernelspec" in str(exc):
                     raise KernelStartError(f"{function or 'main'}: {exc}") from None
         raise AssertionError("unreachable")
+
+    async def _fork_server(self, spec: str) -> ForkServer | None:
+        """The fork server for this kernelspec's Python (started once), or None: the spec is
+        not a plain ipykernel, forking is off, or the server failed (see fork-*.log)."""
+        if not self.config.fork:
+            return None
+        if spec not in self._spec_argv:
+            try:
+                self._spec_argv[spec] = KernelSpecManager().get_kernel_spec(spec).argv
+            except NoSuchKernel:
+                return None
+        argv = self._spec_argv[spec]
+        if not is_forkable(argv):
+            return None
+        python = kernel_python(argv)
+        if python not in self._fork_servers:
+            path = os.path.join(self.workdir, f"fork-{len(self._fork_servers)}")
+            start = ForkServer.start(python, path, self._child_env(), self.config.start_timeout)
+            self._fork_servers[python] = self.loop.create_task(start)
+        try:
+            return await asyncio.shield(self._fork_servers[python])
+        except Exception:  # noqa: BLE001 - children then start the ordinary way
+            return None
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)

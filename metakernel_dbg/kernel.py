@@ -18,7 +18,7 @@ import traceback
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
-from traitlets import Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 
 from . import __version__
 from .console import Tracer  # also registers the tracer's magics (%break, %pdb, ...)
@@ -70,6 +70,9 @@ class MetaKernel(Kernel):
     pool_size = Integer(2, help="warm function kernels kept per kernelspec (0: none)").tag(
         config=True
     )
+    fork_server = Bool(
+        True, help="start ipykernel children by forking them from a pre-imported server"
+    ).tag(config=True)
     isolation = Unicode(
         "shared",
         help='"shared": function kernels keep their state between cells; '
@@ -95,6 +98,7 @@ class MetaKernel(Kernel):
                 pool_size=self.pool_size,
                 prewarm=("python3",) if self.pool_size else (),
                 isolation=self.isolation,
+                fork=self.fork_server,
             ),
         )
         self.debug_proxy = DebugProxy(self.engine, self._publish_debug_event)

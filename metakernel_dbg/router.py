@@ -1,7 +1,16 @@
-"""The call plane's router: sees every call and return, so it always knows the live stack.
+"""The call plane's router: learns of every call and return, so it always knows the live stack.
 
-It runs on its own thread with a blocking poll (no event loop on the hot path): a call from
-a child is forwarded to an idle instance of the callee in one hop, the return in another.
+It runs on its own thread with a blocking poll (no event loop on the hot path). The first
+call from a kernel to a function is routed: forwarded to an idle instance of the callee,
+the return forwarded back, and with it a *link* (the callee's address and a key pair) the
+caller uses for the rest of the render. Linked calls go straight from kernel to kernel; the
+caller sends the router a "called" notice and the callee a "returned" one.
+
+Notices from different kernels travel on different connections, so a message may carry a
+`dep` (peer, number): the peer's message it causally follows, which the router handles
+first. That keeps the router's stack, spans and output order exactly as if it had routed
+every call itself.
+
 Anything slow (starting a kernel, starting a serve loop) is handed to the engine, which
 posts the outcome back with `post()`. Other threads talk to it only through `post()`.
 """
@@ -20,12 +29,13 @@ from typing import Any, Protocol
 
 import zmq
 
-from .callplane import DEFAULT_MAX_MESSAGE, PAYLOAD, Channel, child_key
+from .callplane import ARGS_PREVIEW, DEFAULT_MAX_MESSAGE, PAYLOAD, Channel, child_key, link_keys
+from .ordering import CausalOrder
 from .trace import Trace, cap_text, new_span_id, new_trace_id, truncated
 
 _STREAM_CAP = 64 * 1024
-_ARGS_CAP = 4096  # bytes of arguments a span keeps (else a truncation marker)
 _TIMEOUT_GRACE = 5.0  # seconds callers get to unwind after a timeout
+_HOLD_LIMIT = 1.0  # seconds a message waits for the one it depends on (lost if longer)
 #: kernel of a span whose instance is not known yet (or failed to start)
 NO_KERNEL = {"spec": "", "kernel_id": "", "pid": None, "host": ""}
 
@@ -99,6 +109,11 @@ class Router:
         self.address = f"ipc://{os.path.join(workdir, 'calls')}"
         self.instances: dict[str, Any] = {}
         self.channels: dict[str, Channel] = {}
+        self.direct: dict[str, str] = {}  # instance id -> address of its own call socket
+        self.linked_calls = 0  # calls that went kernel to kernel (for tests and the bench)
+        #: instances that died in this render, with the failure their calls get
+        self.dead: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self.order = CausalOrder(lambda peer: peer in self.channels)
         self.render: Render | None = None
         self.last_failure: Trace | None = None
         self._call_ids = iter(range(1, 1 << 62))
@@ -162,6 +177,8 @@ class Router:
         while not self._stopping:
             events = dict(poller.poll(self._next_timeout_ms()))
             self._expire_deadlines()
+            if self.order.holding:
+                self._handle(self.order.release(lost_before=time.monotonic() - _HOLD_LIMIT))
             if self.sock in events:
                 for _ in range(64):
                     try:
@@ -183,6 +200,8 @@ class Router:
         deadlines = [lvl.deadline for lvl in render.stack if lvl.deadline] if render else []
         if render is not None and render.deadline and render.stack:
             deadlines.append(render.deadline)
+        if self.order.holding:
+            deadlines.append(time.monotonic() + _HOLD_LIMIT / 4)
         if not deadlines:
             return None
         return max(0, int((min(deadlines) - time.monotonic()) * 1000) + 1)
@@ -201,6 +220,8 @@ class Router:
         level = render.stack[-1]
         for other in render.stack:
             other.deadline = now + _TIMEOUT_GRACE
+            if other.caller:  # unwinding callers must not call on through their links
+                self.send(other.caller, {"k": "revoke"})
         inst = level.callee
         where = inst.child.label if inst is not None else level.span["function"]
         if render_expired:
@@ -233,6 +254,8 @@ class Router:
     def remove_instance(self, instance_id: str) -> None:
         self.instances.pop(instance_id, None)
         self.channels.pop(instance_id, None)
+        self.direct.pop(instance_id, None)
+        self._handle(self.order.forget(instance_id))
 
     def send(self, instance_id: str, msg: dict[str, Any]) -> bool:
         channel = self.channels.get(instance_id)
@@ -248,6 +271,7 @@ class Router:
     def begin_render(self, root: dict[str, Any]) -> None:
         """Start a render; `root` names the top-level span (function, kernel)."""
         span = self._span(root["function"], root["kernel"], None, [], {}, None)
+        self.dead.clear()
         self.render = Render(new_trace_id(), span, {span["span_id"]: span})
         if self.limits.render_timeout:
             self.render.deadline = time.monotonic() + self.limits.render_timeout
@@ -266,9 +290,9 @@ class Router:
                     level.callee.busy = False
         return render
 
-    def _span(self, function, kernel, parent, args, kwargs, site) -> dict[str, Any]:
+    def _span(self, function, kernel, parent, args, kwargs, site, span_id=None) -> dict[str, Any]:
         return {
-            "span_id": new_span_id(),
+            "span_id": span_id or new_span_id(),
             "parent_span_id": parent,
             "function": function,
             "kernel": kernel,
@@ -296,9 +320,13 @@ class Router:
         msg = channel.unpack(frames[1:]) if channel else None
         if msg is None:
             return  # unknown peer, forged or replayed: dropped without a word
-        handler = getattr(self, f"_on_{msg.get('k')}", None)
-        if handler is not None:
-            handler(sender, msg)
+        self._handle(self.order.receive(sender, msg, time.monotonic()))
+
+    def _handle(self, ready: list[tuple[str, dict[str, Any]]]) -> None:
+        for sender, msg in ready:
+            handler = getattr(self, f"_on_{msg.get('k')}", None)
+            if handler is not None:
+                handler(sender, msg)
 
     def _on_call(self, sender: str, msg: dict[str, Any]) -> None:
         self.start_call(
@@ -409,6 +437,7 @@ class Router:
             **forward,
             "span": level.span["span_id"],
             "entry": level.stop_on_entry,
+            "chain": [lvl.callee.instance_id for lvl in render.stack if lvl.callee is not None],
         }
         if not self.send(inst.instance_id, msg):
             self._callee_failed(
@@ -446,7 +475,73 @@ class Router:
             reply.update({PAYLOAD: msg[PAYLOAD], "pd": msg["pd"]})
         if msg.get("stop_after_return"):
             reply["stop_after_return"] = True
+        grant = self._grant(level)
+        if grant is not None:
+            reply["grant"] = grant
         self._deliver(level, reply)
+
+    def _grant(self, level: Level) -> dict[str, Any] | None:
+        """A link for the caller to call this instance directly for the rest of the render.
+
+        None for the engine's own calls; for the main kernel, whose own output goes to
+        IOPub, not through the router (only a routed return keeps it behind the output of
+        the kernels it called); and under a call budget (only routed calls can be refused
+        exactly at the budget).
+        """
+        inst, caller = level.callee, self.instances.get(level.caller)
+        address = self.direct.get(inst.instance_id) if inst is not None else None
+        if caller is None or caller.function is None or self.limits.max_calls or not address:
+            return None
+        keys = link_keys(self.key_for(inst.instance_id), level.caller)
+        return {
+            "to": inst.instance_id,
+            "addr": address,
+            "keys": [k.hex() for k in keys],
+            "depth": self.limits.max_depth,
+        }
+
+    def _on_called(self, sender: str, msg: dict[str, Any]) -> None:
+        """A linked call the sender made directly: it joins the stack like a routed one."""
+        render, span_id, fn, to = self.render, msg.get("id"), msg.get("fn"), msg.get("to")
+        if render is None or not isinstance(span_id, str) or not isinstance(to, str):
+            return  # no render to record it in (links only hold within a render)
+        inst, death = self.dead.get(to, (self.instances.get(to), None))
+        if death is None and (
+            inst is None
+            or inst.busy
+            or inst.instance_id not in render.serving
+            or inst.function != fn
+            or inst.definition is not self.hooks.functions.get(fn)
+            or self._refuse(render, fn)
+        ):  # a stale link (instance gone, replaced or redefined): route this call instead
+            self.send(sender, {"k": "redirect", "id": span_id})
+            return
+        render.calls += 1
+        self.linked_calls += 1
+        parent = self._current_span(sender)
+        args: Any = msg.get(PAYLOAD, b"[[],{}]")
+        size = msg.get("size")
+        kwargs = None
+        if isinstance(size, int) and size > ARGS_PREVIEW:
+            args, kwargs = _span_arguments(args, size)
+        site = msg.get("site")
+        span = self._span(fn, inst.kernel_info(), parent["span_id"], args, kwargs, site, span_id)
+        level = Level(span, sender, span_id, callee=inst, call_id=span_id)
+        level.stop_on_entry = bool(msg.get("entry"))
+        if self.limits.call_timeout:
+            level.deadline = time.monotonic() + self.limits.call_timeout
+        inst.busy = True
+        render.stack.append(level)
+        render.spans[span_id] = span
+        if death is not None:  # the callee died with this call (or before reading it)
+            self._callee_failed(level, death)
+
+    def _on_returned(self, sender: str, msg: dict[str, Any]) -> None:
+        """Notice of a linked call's return (the value went straight to the caller)."""
+        level = self._level_served_by(sender, msg.get("id"))
+        if level is not None:
+            self._pop(level)
+            level.span["end_ns"] = time.time_ns()
 
     def _on_error(self, sender: str, msg: dict[str, Any]) -> None:
         level = self._level_served_by(sender, msg.get("id"))
@@ -529,6 +624,8 @@ class Router:
         self.hooks.publish_output(name, text)
 
     def _on_hello(self, sender: str, msg: dict[str, Any]) -> None:
+        if isinstance(msg.get("direct"), str):
+            self.direct[sender] = msg["direct"]
         hello = self._hellos.pop(sender, None)
         if hello is not None and not hello.done():
             hello.set_result(True)
@@ -567,8 +664,20 @@ class Router:
             fut.set_exception(LookupError(f"kernel {instance_id} is unreachable"))
         return fut
 
+    def instance_died(self, instance_id: str, failure: dict[str, Any]) -> None:
+        """A child died: fail the call it was serving, and forget it.
+
+        A linked call may have reached it before the router heard of that call (the
+        caller's notice can still be on its way): such a notice then gets this failure.
+        """
+        inst = self.instances.get(instance_id)
+        if inst is not None:
+            self.dead[instance_id] = (inst, failure)
+            self.remove_instance(instance_id)
+        self.fail_calls_served_by(instance_id, failure)
+
     def fail_calls_served_by(self, instance_id: str, failure: dict[str, Any]) -> None:
-        """A child died or timed out: fail the call it was serving (and free its caller)."""
+        """Fail the call an instance is serving (and free its caller)."""
         if self.render is None:
             return
         for level in reversed(self.render.stack):
@@ -585,12 +694,16 @@ _KIND_TYPES = {
 }
 
 
-def _span_arguments(payload: bytes) -> tuple[Any, Any]:
-    """Arguments as recorded in a span: decoded when small, a truncation marker otherwise."""
-    if len(payload) <= _ARGS_CAP:
+def _span_arguments(payload: bytes, size: int | None = None) -> tuple[Any, Any]:
+    """Arguments as recorded in a span: decoded when small, a truncation marker otherwise.
+
+    `size`: the arguments' full size when `payload` is only their first bytes.
+    """
+    size = len(payload) if size is None else size
+    if size <= ARGS_PREVIEW:
         try:
             args, kwargs = json.loads(payload)
             return args, kwargs
         except ValueError:
             pass
-    return truncated(len(payload), payload[1:201].decode("utf-8", errors="replace")), {}
+    return truncated(size, payload[1:201].decode("utf-8", errors="replace")), {}

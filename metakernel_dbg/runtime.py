@@ -17,6 +17,7 @@ import itertools
 import linecache
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -27,9 +28,18 @@ from typing import Any
 import zmq
 
 from . import debughooks
-from .callplane import PAYLOAD, Channel, decode, encode
+from .callplane import (
+    ARGS_PREVIEW,
+    PAYLOAD,
+    Channel,
+    StreamReader,
+    decode,
+    encode,
+    link_keys,
+    write_message,
+)
 from .errors import CallArgumentError, RemoteError, from_reply
-from .trace import capture_error, safe_repr
+from .trace import capture_error, new_span_id, safe_repr
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _WAIT_SLICE_MS = 50
@@ -95,6 +105,48 @@ class _CallStream:
         return True
 
 
+class _Link:
+    """A direct line from this kernel (the caller) to one callee instance.
+
+    The router grants it after routing a call there once; later calls go straight to the
+    callee's own Unix socket, one hop each way, and the router only gets notices.
+    OSError if the callee is gone.
+    """
+
+    __slots__ = ("instance_id", "sock", "fd", "reader", "channel", "poller")
+
+    def __init__(self, me: str, router: zmq.Socket, grant: dict[str, Any], limit: int) -> None:
+        self.instance_id = str(grant["to"])
+        call_key, back_key = (bytes.fromhex(k) for k in grant["keys"])
+        self.channel = Channel(call_key, recv_key=back_key)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(str(grant["addr"]))
+            write_message(self.sock, [me.encode()])  # who we are: the callee derives our keys
+        except OSError:
+            self.sock.close()
+            raise
+        self.fd = self.sock.fileno()
+        self.reader = StreamReader(self.sock, limit)
+        self.poller = zmq.Poller()
+        self.poller.register(self.fd, zmq.POLLIN)
+        self.poller.register(router, zmq.POLLIN)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Caller:
+    """The callee's end of one direct line."""
+
+    __slots__ = ("sock", "reader", "channel")
+
+    def __init__(self, sock: socket.socket, limit: int) -> None:
+        self.sock = sock
+        self.reader = StreamReader(sock, limit)
+        self.channel: Channel | None = None  # known once the caller said who it is
+
+
 class _Runtime:
     """One child's end of the call plane."""
 
@@ -102,14 +154,36 @@ class _Runtime:
         self, address: str, instance_id: str, key: bytes, role: str, max_message: int
     ) -> None:
         self.instance_id = instance_id
+        self.key = key
         self.max_message = max_message
         self.role = role
-        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        ctx = zmq.Context.instance()
+        self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, instance_id.encode())
         self.sock.connect(address)
         self.channel = Channel(key)
-        self.send({"k": "hello"})  # once the router has it, it can route to us
+        # direct calls arrive on a Unix socket of our own, next to the router's (0700 dir)
+        direct_address = os.path.join(os.path.dirname(address[len("ipc://") :]), f"d-{instance_id}")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(direct_address)
+        self.listener.listen()
+        self.callers: dict[int, _Caller] = {}  # by file descriptor
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock, zmq.POLLIN)
+        self.serve_poller = zmq.Poller()
+        self.serve_poller.register(self.sock, zmq.POLLIN)
+        self.serve_poller.register(self.listener.fileno(), zmq.POLLIN)
+        #: direct lines to callees (kept across renders) and, per function, the instances
+        #: this kernel may call directly in the current render (granted by the router)
+        self.links: dict[str, _Link] = {}
+        self.grants: dict[str, list[str]] = {}
+        self.max_depth = 0
+        #: instances on the call stack down to (and including) this one, outermost first
+        self.chain: list[str] = []
+        #: the router message that must be handled before our next one: [peer, number]
+        self.dep: list[Any] | None = None
+        self.send({"k": "hello", "direct": direct_address})  # now the router can route to us
         self.ids = itertools.count(1)
         #: frames of the callers currently blocked in call(), innermost first, for inspection.
         self.waiting_frames: list[FrameType] = []
@@ -117,18 +191,10 @@ class _Runtime:
 
     # -- messaging ---------------------------------------------------------------------
     def pack(self, msg: dict[str, Any]) -> list[bytes]:
-        """Sign a message; CallArgumentError (a TypeError) if it is not JSON or too large."""
-        try:
-            frames = self.channel.pack(msg)
-        except (TypeError, ValueError) as exc:
-            raise CallArgumentError(f"values must be JSON ({exc})") from None
-        size = sum(len(f) for f in frames)
-        if size > self.max_message:
-            raise CallArgumentError(
-                f"message of {size} bytes is over the call plane's limit of "
-                f"{self.max_message} bytes"
-            )
-        return frames
+        """Sign a message for the router (carrying the pending ordering dependency)."""
+        if self.dep is not None:
+            msg["dep"], self.dep = self.dep, None
+        return self.channel.pack(msg)
 
     def send(self, msg: dict[str, Any]) -> None:
         self.sock.send_multipart(self.pack(msg))
@@ -137,6 +203,13 @@ class _Runtime:
         if not self.sock.poll(timeout_ms):
             return None
         return self.channel.unpack(self.sock.recv_multipart())
+
+    def _check_size(self, payload: bytes) -> None:
+        if len(payload) > self.max_message:
+            raise CallArgumentError(
+                f"message of {len(payload)} bytes is over the call plane's limit of "
+                f"{self.max_message} bytes"
+            )
 
     # -- calling -----------------------------------------------------------------------
     def flush_output(self) -> None:
@@ -159,24 +232,22 @@ class _Runtime:
         __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
         if not isinstance(name, str):
             raise TypeError(f"call() needs a function name (str), got {type(name).__name__}")
-        self.flush_output()
-        call_id = next(self.ids)
         try:
-            msg = {
-                "k": "call",
-                "id": call_id,
-                "fn": name,
-                PAYLOAD: encode([args, kwargs]),
-                "site": {"file": site.f_code.co_filename, "line": site.f_lineno},
-                "entry": debughooks.take_step_into(),
-            }
-            frames = self.pack(msg)
+            payload = encode([args, kwargs])
+            self._check_size(payload)
         except (CallArgumentError, TypeError, ValueError) as exc:
             raise CallArgumentError(f"call({name!r}): arguments: {exc}") from None
-        self.sock.send_multipart(frames)
+        self.flush_output()
+        call_site = {"file": site.f_code.co_filename, "line": site.f_lineno}
+        entry = debughooks.take_step_into()
+        link = self._link_for(name)
         self.waiting_frames.insert(0, site)
         try:
-            reply = self._wait(call_id)
+            reply = None
+            if link is not None:
+                reply = self._call_direct(link, name, payload, call_site, entry)
+            if reply is None:
+                reply = self._call_routed(name, payload, call_site, entry)
         finally:
             self.waiting_frames.remove(site)
         if reply["k"] == "return":
@@ -185,47 +256,199 @@ class _Runtime:
             return decode(reply)
         raise from_reply(reply)
 
-    def _wait(self, call_id: int) -> dict[str, Any]:
-        """Wait in slices: answer inspections, stay pausable, notice interrupts."""
+    def _call_routed(
+        self, name: str, payload: bytes, site: dict[str, Any], entry: bool
+    ) -> dict[str, Any]:
+        """Through the router: it picks (or starts) an instance and may grant a link."""
+        call_id = next(self.ids)
+        msg = {"k": "call", "id": call_id, "fn": name, PAYLOAD: payload, "site": site}
+        msg["entry"] = entry
+        self.send(msg)
+        reply = self._wait(call_id, None)
+        grant = reply.get("grant")
+        if reply["k"] == "return" and isinstance(grant, dict):
+            self._add_grant(name, grant)
+        return reply
+
+    def _call_direct(
+        self, link: _Link, name: str, payload: bytes, site: dict[str, Any], entry: bool
+    ) -> dict[str, Any] | None:
+        """Straight to the callee; the router learns of it from a notice sent alongside.
+
+        The callee's first router message must be handled after that notice (its `dep`),
+        so the router's view of the stack stays exact. None: the router redirected us.
+        """
+        span = new_span_id()
+        notice = {"k": "called", "id": span, "to": link.instance_id, "fn": name, "site": site}
+        notice.update(entry=entry, size=len(payload), **{PAYLOAD: payload[:ARGS_PREVIEW]})
+        msg = {
+            "k": "call",
+            "id": span,
+            "fn": name,
+            PAYLOAD: payload,
+            "entry": entry,
+            "chain": [*self.chain, link.instance_id],
+            "dep": [self.instance_id, self.channel.next_number],
+        }
+        try:
+            write_message(link.sock, link.channel.pack(msg))
+        except OSError:  # the callee is gone: the router will pick another instance
+            self._drop_grant(name, link.instance_id)
+            return None
+        self.send(notice)
+        reply = self._wait(span, link)
+        if reply["k"] == "redirect" or reply.get("kind") in ("died", "timeout"):
+            self._drop_grant(name, link.instance_id)
+        return None if reply["k"] == "redirect" else reply
+
+    def _link_for(self, name: str) -> _Link | None:
+        if len(self.chain) >= self.max_depth:
+            return None  # the router refuses this call: let it say why
+        for instance_id in self.grants.get(name, ()):
+            if instance_id not in self.chain:
+                return self.links[instance_id]
+        return None
+
+    def _add_grant(self, name: str, grant: dict[str, Any]) -> None:
+        instance_id = str(grant.get("to"))
+        if instance_id not in self.links:
+            try:
+                self.links[instance_id] = _Link(
+                    self.instance_id, self.sock, grant, self.max_message
+                )
+            except OSError:
+                return  # the instance is already gone: keep calling through the router
+        granted = self.grants.setdefault(name, [])
+        if instance_id not in granted:
+            granted.append(instance_id)
+        self.max_depth = int(grant.get("depth", 0))
+
+    def _drop_grant(self, name: str, instance_id: str) -> None:
+        granted = self.grants.get(name, [])
+        if instance_id in granted:
+            granted.remove(instance_id)
+        link = self.links.pop(instance_id, None)
+        if link is not None:
+            link.close()
+
+    def _wait(self, call_id: Any, link: _Link | None) -> dict[str, Any]:
+        """Wait in slices: answer inspections, stay pausable, notice interrupts.
+
+        The reply comes from the router, or for a direct call from the callee's line.
+        """
+        poller = self.poller if link is None else link.poller
         try:
             while True:
-                msg = self.recv(_WAIT_SLICE_MS)
-                if msg is None:
+                events = dict(poller.poll(_WAIT_SLICE_MS))
+                if not events:
                     debughooks.check_pause(self.waiting_frames[0])
                     continue
-                kind = msg.get("k")
-                if kind in ("return", "error") and msg.get("id") == call_id:
-                    return msg
-                if kind == "inspect":
-                    self._answer_inspect(msg)
+                while link is not None and (link.fd in events or link.reader.buffered):
+                    events.pop(link.fd, None)
+                    try:
+                        msg = link.channel.unpack(link.reader.read())
+                    except (EOFError, OSError, ValueError):  # the callee died: the router says so
+                        poller, link = self.poller, None
+                        break
+                    if msg is not None and msg.get("id") == call_id:
+                        self.dep = msg.get("dep")
+                        return msg  # anything else is the late answer of an abandoned call
+                if self.sock in events:
+                    msg = self.channel.unpack(self.sock.recv_multipart())
+                    if msg is None:
+                        continue
+                    kind = msg.get("k")
+                    if kind in ("return", "error", "redirect") and msg.get("id") == call_id:
+                        return msg
+                    self._on_router_message(kind, msg)
         except KeyboardInterrupt:
             self.send({"k": "cancel", "id": call_id})
             raise
+
+    def _on_router_message(self, kind: Any, msg: dict[str, Any]) -> None:
+        """What the router may say to a kernel that is not waiting for this message."""
+        if kind == "inspect":
+            self._answer_inspect(msg)
+        elif kind == "revoke":  # the render is ending badly: every call goes via the router
+            self.grants.clear()
 
     # -- serving -----------------------------------------------------------------------
     def serve(self) -> None:
         """Run calls routed to this kernel until the router says stop (end of a render)."""
         self.send({"k": "serving"})
-        while True:
-            try:
-                msg = self.recv(_WAIT_SLICE_MS * 4)
-            except KeyboardInterrupt:
-                continue
-            if msg is None:
-                continue
-            kind = msg.get("k")
-            if kind == "stop":
-                return
-            if kind == "call":
+        try:
+            while True:
                 try:
-                    self._run_call(msg)
+                    events = dict(self.serve_poller.poll(_WAIT_SLICE_MS * 4))
+                    for fd in events:
+                        if fd == self.listener.fileno():
+                            self._accept()
+                        elif fd in self.callers:
+                            self._serve_direct(self.callers[fd])
+                    if self.sock not in events:
+                        continue
+                    msg = self.channel.unpack(self.sock.recv_multipart())
+                    if msg is None:
+                        continue
+                    kind = msg.get("k")
+                    if kind == "stop":
+                        return
+                    if kind == "call":
+                        self.send(self._run_call(msg))
+                    else:
+                        self._on_router_message(kind, msg)
                 except KeyboardInterrupt:  # a second interrupt while reporting: keep serving
                     continue
-            elif kind == "inspect":
-                self._answer_inspect(msg)
+        finally:
+            self.grants.clear()  # grants hold for one render
 
-    def _run_call(self, msg: dict[str, Any]) -> None:
+    def _accept(self) -> None:
+        sock, _ = self.listener.accept()
+        self.callers[sock.fileno()] = _Caller(sock, self.max_message)
+        self.serve_poller.register(sock.fileno(), zmq.POLLIN)
+
+    def _drop_caller(self, caller: _Caller) -> None:
+        self.serve_poller.unregister(caller.sock.fileno())
+        del self.callers[caller.sock.fileno()]
+        caller.sock.close()
+
+    def _serve_direct(self, caller: _Caller) -> None:
+        """Calls that came straight from a caller holding a link to this kernel."""
+        while True:
+            try:
+                frames = caller.reader.read()
+            except (EOFError, OSError, ValueError):
+                self._drop_caller(caller)
+                return
+            if caller.channel is None:  # the line's first message: the caller's id
+                call_key, back_key = link_keys(self.key, frames[0].decode(errors="replace"))
+                caller.channel = Channel(back_key, recv_key=call_key)
+            else:
+                msg = caller.channel.unpack(frames)  # forged or replayed: None, dropped
+                if msg is not None and msg.get("k") == "call":
+                    self._run_direct(caller, msg)
+            if not caller.reader.buffered:
+                return
+
+    def _run_direct(self, caller: _Caller, msg: dict[str, Any]) -> None:
+        assert caller.channel is not None
+        self.dep = msg.get("dep")
+        reply = self._run_call(msg)
+        if reply["k"] != "return":
+            self.send(reply)  # errors go via the router, which builds the merged trace
+            return
+        reply["dep"] = [self.instance_id, self.channel.next_number]
+        try:
+            write_message(caller.sock, caller.channel.pack(reply))
+        except OSError:  # the caller is gone (interrupted and abandoned us)
+            self._drop_caller(caller)
+        self.send({"k": "returned", "id": msg["id"]})
+
+    def _run_call(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Run one call; the reply to send (a return with its payload, or an error)."""
         call_id = msg["id"]
+        chain = msg.get("chain")
+        self.chain = chain if isinstance(chain, list) else [self.instance_id]
         saved = sys.stdout, sys.stderr
         self.streams = (_CallStream(self, "stdout", call_id), _CallStream(self, "stderr", call_id))
         sys.stdout, sys.stderr = self.streams
@@ -247,15 +470,16 @@ class _Runtime:
                 stream.flush()
             sys.stdout, sys.stderr = saved
             self.streams = None
-        try:
-            if PAYLOAD in reply:
+        if PAYLOAD in reply:
+            try:
                 reply[PAYLOAD] = encode(reply[PAYLOAD])
-            self.send(reply)
-        except (CallArgumentError, TypeError, ValueError) as exc:
-            bad = CallArgumentError(f"{msg['fn']}() returned a bad value: {exc}")
-            self.send(self._error_reply(call_id, bad))
+                self._check_size(reply[PAYLOAD])
+            except (CallArgumentError, TypeError, ValueError) as exc:
+                bad = CallArgumentError(f"{msg['fn']}() returned a bad value: {exc}")
+                reply = self._error_reply(call_id, bad)
+        return reply
 
-    def _error_reply(self, call_id: int, exc: BaseException) -> dict[str, Any]:
+    def _error_reply(self, call_id: Any, exc: BaseException) -> dict[str, Any]:
         error = describe_error(exc)
         reply: dict[str, Any] = {"k": "error", "id": call_id, "error": error}
         if isinstance(exc, RemoteError):

@@ -14,6 +14,7 @@ import pytest
 STATS = {"median", "p99", "min", "max", "mean", "n"}
 STAT_KEYS = [
     "raw_zmq_rt_us",
+    "raw_unix_rt_us",
     "ipykernel_execute_rt_us",
     "call_us",
     "depth1_total_us",
@@ -29,6 +30,7 @@ STAT_KEYS = [
     "pool_acquire_ms",
     "pool_acquire_ready_ms",
     "cold_render_s",
+    "cold_render_unforked_s",
     "cold_render_close_s",
     "plain_starts_s",
     "plain_shutdown_s",
@@ -44,6 +46,9 @@ STAT_KEYS = [
 ]
 NUMBER_KEYS = [
     "fanout_calls",
+    "linked_call_share",
+    "dbg_never_vs_session",
+    "dbg_started_vs_session",
     "hot_loop_ns_never_started",
     "hot_loop_ns_started",
     "dbg_stock_initialize_ms",
@@ -82,6 +87,9 @@ RATIO_KEYS = [
 INFO_KEYS = [  # reported without a target
     "stop_cycle_stock_vs_merged",
     "debugger_started_call",
+    "call_vs_raw_unix",
+    "linked_call_share",
+    "cold_render_unforked_vs_plain_starts",
 ]
 
 

@@ -173,7 +173,15 @@ def test_breakpoint_in_inner_shows_merged_stack_variables_and_evaluate(dap: DapC
     assert dap.request("continue", {"threadId": 1})["success"] is True
     names = [e["event"] for e in dap.wait_event("stopped")]
     assert names.index("continued") < names.index("stopped")
-    assert dap.variables(dap.frames()[0]["id"]) == {"x": "1", "y": "2"}
+    # this call went straight from outer's kernel to inner's (a link): the same merged view
+    frames = dap.frames()
+    assert [(f["name"].split()[0], f["line"]) for f in frames] == [
+        ("inner", 4),
+        ("outer", 5),
+        ("<module>", 1),
+    ]
+    assert dap.variables(frames[0]["id"]) == {"x": "1", "y": "2"}
+    assert dap.variables(frames[1]["id"]) == {"i": "1", "n": "3", "total": "1"}
 
     dap.request(
         "setBreakpoints", {"breakpoints": [], "source": {"path": path}, "sourceModified": False}
@@ -213,6 +221,17 @@ def test_step_in_and_out_cross_kernels(dap: DapClient) -> None:
     top = dap.frames()[0]
     assert (top["name"].split()[0], top["line"]) == ("outer", 5), "stepping off the callee's "
     "return stops in the caller at the call"
+
+    # the next iteration's call is linked (kernel to kernel): stepIn crosses it the same way
+    dap.request("continue", {"threadId": 1})
+    dap.wait_event("stopped")
+    assert dap.variables(dap.frames()[0]["id"])["i"] == "1"
+    dap.request("stepIn", {"threadId": 1})
+    dap.wait_event("stopped")
+    assert [(f["name"].split()[0], f["line"]) for f in dap.frames()][:2] == [
+        ("inner", 3),
+        ("outer", 5),
+    ]
 
     path = dap.request("dumpCell", {"code": OUTER})["body"]["sourcePath"]
     dap.request(
