@@ -79,6 +79,7 @@ SEL_FRAME_LOCATION = ".jp-DebuggerCallstackFrame-location"
 SEL_CONTINUE = '#jp-debugger-sidebar jp-button[data-command="debugger:continue"]'
 SEL_VARIABLES_BODY = ".jp-DebuggerVariables-body"
 SEL_BREAKPOINT_GUTTER = ".cm-gutter.cm-breakpoint-gutter"
+GUTTER_TIMEOUT = 20_000  # ms: gutters normally appear within a second of the session start
 #: The marker CodeMirror draws inside the breakpoint gutter for a set breakpoint.  NB: the
 #: gutter's invisible height-0 "spacer" element contains one too -- filter by visibility.
 SEL_BREAKPOINT_MARKER = ".cm-gutter.cm-breakpoint-gutter .cm-gutterElement .cm-breakpoint-icon"
@@ -730,8 +731,23 @@ def enable_debugger(page: Any, timeout: float = KERNEL_TIMEOUT) -> None:
     expect(page.locator(f'{SEL_CONTINUE}:not([aria-disabled="true"])')).to_be_visible(
         timeout=timeout
     )
-    # Breakpoint gutters are injected into the editors once the session is up.
-    expect(notebook(page).locator(SEL_BREAKPOINT_GUTTER).first).to_be_attached(timeout=timeout)
+    # Breakpoint gutters are injected into the editors once the session is up. Seen once on
+    # a first JupyterLab start in a fresh environment: the session came up (full DAP
+    # handshake) but no editor got a gutter; switching the debugger off and on again, as a
+    # user would, brings them.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    gutter = notebook(page).locator(SEL_BREAKPOINT_GUTTER).first
+    try:
+        gutter.wait_for(state="attached", timeout=min(timeout, GUTTER_TIMEOUT))
+    except PlaywrightTimeoutError:
+        print("enable_debugger: no breakpoint gutter yet; switching the debugger off and on")
+        for _ in range(2):
+            before = traffic.snapshot()
+            bug.click(timeout=timeout)
+            traffic.settle(timeout=timeout, since=before)
+        expect(bug).to_have_attribute("aria-pressed", "true", timeout=timeout)
+    expect(gutter).to_be_attached(timeout=timeout)
     traffic.settle(timeout=timeout)
 
 
