@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
@@ -71,15 +72,26 @@ class _Server:
         while True:
             conn, _ = self.listener.accept()
             with conn:
-                msg, fds, _flags, _addr = socket.recv_fds(conn, _REQUEST_MAX, 2)
-                request = json.loads(msg)
-                if request["op"] == "fork":
-                    reply = {"pid": self.fork(conn, request, fds)}
-                else:  # "status"
-                    reply = {"returncode": self.statuses.get(request["pid"])}
-                for fd in fds:
-                    os.close(fd)
-                conn.sendall(json.dumps(reply).encode())
+                try:
+                    self.answer(conn)
+                except (OSError, ValueError, KeyError, TypeError) as exc:  # one bad request
+                    print(f"fork server: request failed: {exc!r}", file=sys.stderr, flush=True)
+
+    def answer(self, conn: socket.socket) -> None:
+        """One request per connection: JSON (read to EOF) plus the child's stdout/stderr."""
+        data, fds, _flags, _addr = socket.recv_fds(conn, _REQUEST_MAX, 2)
+        try:
+            while chunk := conn.recv(_REQUEST_MAX):
+                data += chunk
+            request = json.loads(data)
+            if request["op"] == "fork":
+                reply = {"pid": self.fork(conn, request, fds)}
+            else:  # "status"
+                reply = {"returncode": self.statuses.get(request["pid"])}
+        finally:
+            for fd in fds:
+                os.close(fd)
+        conn.sendall(json.dumps(reply).encode())
 
     def fork(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> int:
         sys.stdout.flush()
@@ -105,8 +117,11 @@ def _kernel(request: dict[str, Any], fds: list[int]) -> int:
     if os.getppid() != server:
         return 1
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    for target, fd in zip((1, 2), fds or (), strict=False):
+    for target, fd in zip((1, 2), fds, strict=False):
         os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -142,7 +157,7 @@ def main() -> None:
 
 
 # -- the client side ---------------------------------------------------------------------------
-def _ask(server: str, request: dict[str, Any], fds: list[int] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+def _ask(server: str, request: dict[str, Any], fds: Sequence[int] = ()) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(server)
         socket.send_fds(sock, [json.dumps(request).encode()], list(fds))

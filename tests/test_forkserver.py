@@ -12,6 +12,7 @@ import io
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -96,6 +97,12 @@ async def test_a_kernelspec_can_name_the_fork_provisioner(
         "metadata": {"kernel_provisioner": server.provisioner()},
     }
     (kernel_dir / "kernel.json").write_text(json.dumps(spec))
+    # a malformed request is refused without taking the server down
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as bad:
+        bad.connect(server.path)
+        bad.sendall(b"{not json")
+        bad.shutdown(socket.SHUT_WR)
+        assert await asyncio.to_thread(bad.recv, 100) == b""
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     km = AsyncKernelManager(kernel_name="forked")
     kc = None
