@@ -99,9 +99,24 @@ def take_step_into() -> bool:
     _py_db, info = state
     if info.pydev_step_cmd not in _STEP_INTO:
         return False
-    info.pydev_step_cmd = -1
-    info.pydev_step_stop = None
+    _set_step(info, -1)
     return True
+
+
+def _set_step(info: Any, cmd: int) -> None:
+    """Set (or clear, with -1) this thread's step, as pydevd's own step commands do.
+
+    `update_stepping_info` tells pydevd's tracer which threads are stepping: without it a
+    step set here is only noticed at pydevd's next periodic check (~0.2 s later).
+    """
+    info.pydev_original_step_cmd = cmd
+    info.pydev_step_cmd = cmd
+    info.pydev_step_stop = None
+    if cmd != -1:
+        info.pydev_state = _STATE_RUN
+    update = getattr(info, "update_stepping_info", None)
+    if update is not None:
+        update()
 
 
 class _Boundary:
@@ -114,17 +129,14 @@ def call_boundary(fn: Callable[..., Any], stop_on_entry: bool) -> Iterator[_Boun
     boundary = _Boundary()
     state = _thread_info()
     if state is not None and stop_on_entry:
-        _py_db, info = state
-        info.pydev_step_cmd = _CMD_STEP_INTO
-        info.pydev_step_stop = None
-        info.pydev_state = _STATE_RUN
+        _set_step(state[1], _CMD_STEP_INTO)
     yield boundary
     state = _thread_info()
     if state is not None:
         _py_db, info = state
         boundary.stepping = info.pydev_step_cmd in _STEPPING
-        info.pydev_step_cmd = -1
-        info.pydev_step_stop = None
+        if info.pydev_step_cmd != -1:
+            _set_step(info, -1)
 
 
 def stop_at(frame: FrameType) -> None:
