@@ -260,6 +260,7 @@ class _Runtime:
         self, name: str, payload: bytes, site: dict[str, Any], entry: bool
     ) -> dict[str, Any]:
         """Through the router: it picks (or starts) an instance and may grant a link."""
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
         call_id = next(self.ids)
         msg = {"k": "call", "id": call_id, "fn": name, PAYLOAD: payload, "site": site}
         msg["entry"] = entry
@@ -278,6 +279,7 @@ class _Runtime:
         The callee's first router message must be handled after that notice (its `dep`),
         so the router's view of the stack stays exact. None: the router redirected us.
         """
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
         span = new_span_id()
         notice = {"k": "called", "id": span, "to": link.instance_id, "fn": name, "site": site}
         notice.update(entry=entry, size=len(payload), **{PAYLOAD: payload[:ARGS_PREVIEW]})
@@ -336,6 +338,7 @@ class _Runtime:
 
         The reply comes from the router, or for a direct call from the callee's line.
         """
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
         poller = self.poller if link is None else link.poller
         try:
             while True:

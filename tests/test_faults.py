@@ -94,6 +94,28 @@ def test_interrupt_five_level_chain(fresh_meta_kernel: MetaKernelHandle) -> None
     assert "'again'" in str(msgs), "every level is usable again"
 
 
+def test_interrupt_reaches_a_chain_of_linked_calls(fresh_meta_kernel: MetaKernelHandle) -> None:
+    """The second pass of `twice` goes kernel to kernel at every level (links): the router
+    knows that stack from notices only, and the interrupt must still reach every level."""
+    mk = fresh_meta_kernel
+    for name, body in CHAIN:
+        define(mk, name, body)
+    define(mk, "twice", 'def twice(x):\n    call("lvl1", "warm")\n    return call("lvl1", x)\n')
+    msg_id = send_execute(mk.kc, 'call("twice", "sleep")')
+    collect_iopub(mk.kc, msg_id, timeout=60, until=lambda m: "leaf sleeping" in str(m))
+    mk.km.interrupt_kernel()
+    reply = wait_reply(mk.kc, msg_id, timeout=10)["content"]
+    msgs = collect_iopub(mk.kc, msg_id, timeout=10)
+    assert reply["status"] == "error"
+    assert "KeyboardInterrupt" in strip_ansi(traceback_text(errors_of(msgs)[0]))
+    reply, msgs = mk.run('call("twice", "again")', timeout=60)
+    assert reply["status"] == "ok", reply
+    assert "'again'" in str(msgs), "every level is usable again"
+    _, msgs = mk.run("%functions")
+    leaf = next(line for line in stream_text(msgs).splitlines() if line.startswith("leaf"))
+    assert leaf.count("pid") == 1, f"the interrupt stopped the sleeping leaf: {leaf}"
+
+
 def _debugpy_adapters() -> set[psutil.Process]:
     """debugpy adapters started for our kernels (they daemonize: not our descendants)."""
     found = set()
