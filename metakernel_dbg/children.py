@@ -22,6 +22,7 @@ from .errors import KernelStartError
 
 IopubHandler = Callable[[dict[str, Any]], None]
 _IDLE_AFTER_REPLY = 2.0  # seconds a relayed request's IOPub idle may trail its reply
+_IOPUB_PROBE = 0.5  # seconds to wait for IOPub traffic after a kernel_info reply
 StdinHandler = Callable[[dict[str, Any]], None]
 
 
@@ -39,6 +40,7 @@ class ChildKernel:
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._iopub: dict[str, IopubHandler] = {}
         self._idle: dict[str, asyncio.Future[None]] = {}  # IOPub idle of relayed requests
+        self._iopub_seen = asyncio.Event()  # our IOPub subscription is live
         self._stdin: dict[str, StdinHandler] = {}
         self._tasks: list[asyncio.Task[None]] = []
         #: called with every `debug_event` content this child publishes
@@ -111,15 +113,26 @@ class ChildKernel:
             ) from None
 
     async def _until_ready(self) -> None:
-        reply = asyncio.ensure_future(self.request("kernel_info_request", {}))
-        while not reply.done():
-            done, _ = await asyncio.wait({reply}, timeout=0.1)
-            if not done and not await self.km.is_alive():  # type: ignore[union-attr]
-                reply.cancel()
-                raise KernelStartError(
-                    f"kernelspec {self.spec!r} exited during startup ({await self.poll_exit()})"
-                )
-        reply.result()
+        """Until the kernel answers kernel_info and its IOPub reaches us.
+
+        Like jupyter_client's `wait_for_ready`: IOPub is a PUB/SUB pair, and what the kernel
+        publishes before our subscription is live is lost (a cell's output, with a kernel
+        that starts fast). A kernel publishes busy/idle for every request; kernel_info is
+        repeated until one of those arrives.
+        """
+        while True:
+            reply = asyncio.ensure_future(self.request("kernel_info_request", {}))
+            while not reply.done():
+                done, _ = await asyncio.wait({reply}, timeout=0.1)
+                if not done and not await self.km.is_alive():  # type: ignore[union-attr]
+                    reply.cancel()
+                    raise KernelStartError(
+                        f"kernelspec {self.spec!r} exited during startup ({await self.poll_exit()})"
+                    )
+            reply.result()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._iopub_seen.wait(), _IOPUB_PROBE)
+                return
 
     async def poll_exit(self) -> str:
         """Describe how the process ended ('killed by signal 9 (SIGKILL)', 'exit code 1')."""
@@ -268,6 +281,7 @@ class ChildKernel:
             fut.set_result(msg)
 
     def _route_iopub(self, msg: dict[str, Any]) -> None:
+        self._iopub_seen.set()
         msg_type = msg["header"]["msg_type"]
         if msg_type == "debug_event":
             if self.on_debug_event:

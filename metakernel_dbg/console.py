@@ -161,6 +161,7 @@ class Tracer:
         if parent is None:
             kernel.publish("stream", {"name": "stdout", "text": text})
             return
+        kernel.flush_output()  # the render's own output comes first
         kernel.session.send(
             kernel.iopub_socket,
             "stream",

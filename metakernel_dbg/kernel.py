@@ -21,6 +21,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, Integer, Unicode
 
 from . import __version__
+from .coalesce import StreamCoalescer
 from .console import Tracer  # also registers the tracer's magics (%break, %pdb, ...)
 from .debugproxy import DebugProxy
 from .engine import Engine, EngineConfig
@@ -86,6 +87,7 @@ class MetaKernel(Kernel):
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = self._relay_comm
         self._render_parent: dict[str, Any] = {}
+        self._out = StreamCoalescer(self._send_iopub)
         self.engine = Engine(
             self,
             EngineConfig(
@@ -126,7 +128,25 @@ class MetaKernel(Kernel):
         metadata: dict[str, Any] | None = None,
         buffers: list | None = None,
     ) -> None:
-        """Publish on IOPub as output of the request being executed."""
+        """Publish on IOPub as output of the request being executed (streams coalesced)."""
+        self._out.publish(msg_type, content, metadata, buffers)
+
+    def flush_output(self) -> None:
+        """Send the stream output held for coalescing (before a reply or a prompt)."""
+        self._out.flush()
+
+    def _input_request(self, *args: Any, **kwargs: Any) -> Any:
+        self.flush_output()
+        return super()._input_request(*args, **kwargs)
+
+    def _publish_status(self, status: str, channel: str, parent: Any = None) -> None:
+        if status == "idle":
+            self.flush_output()  # a request's output comes before its idle
+        super()._publish_status(status, channel, parent)
+
+    def _send_iopub(
+        self, msg_type: str, content: dict[str, Any], metadata: Any, buffers: Any
+    ) -> None:
         self.session.send(
             self.iopub_socket,
             msg_type,
@@ -224,6 +244,7 @@ class MetaKernel(Kernel):
             return self._error_reply(type(exc).__name__, str(exc), [f"{exc}"])
         finally:
             await engine.run(engine.end_render())
+            self.flush_output()
         result = dict(reply["content"])
         result["execution_count"] = self.execution_count
         return result

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import tempfile
 import time
 import warnings
 import weakref
@@ -41,7 +42,7 @@ from typing import Any
 import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.manager import KernelManager, start_new_kernel
+from jupyter_client.manager import KernelManager
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL_NAME = "metakernel_dbg"
@@ -92,6 +93,25 @@ class MetaKernelHandle:
         return child_processes(self.process)
 
 
+def start_ipc_kernel(
+    kernel_name: str = KERNEL_NAME, startup_timeout: float = STARTUP_TIMEOUT, **kwargs: Any
+) -> tuple[KernelManager, BlockingKernelClient]:
+    """jupyter_client's `start_new_kernel`, over ipc: tests start many kernels, and a TCP port
+    picked free can be taken by another process before the kernel binds it."""
+    ipc = os.path.join(tempfile.mkdtemp(prefix="mkdbg-test-"), "kernel")
+    km = KernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc)
+    km.start_kernel(**kwargs)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=startup_timeout)
+    except RuntimeError:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        raise
+    return km, kc
+
+
 def start_meta_kernel(
     env: dict[str, str] | None = None,
     cwd: str | os.PathLike[str] = REPO,
@@ -100,9 +120,7 @@ def start_meta_kernel(
 ) -> MetaKernelHandle:
     """Start the meta-kernel with the test process's environment plus `env`."""
     full_env = {**os.environ, **(env or {})}
-    km, kc = start_new_kernel(
-        kernel_name=kernel_name, startup_timeout=startup_timeout, env=full_env, cwd=str(cwd)
-    )
+    km, kc = start_ipc_kernel(kernel_name, startup_timeout, env=full_env, cwd=str(cwd))
     pid = getattr(km.provisioner, "pid", None)
     process = None
     if pid is not None:

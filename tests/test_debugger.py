@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
+from conftest import start_ipc_kernel
 
 from metakernel_dbg.dapcore import jupyterlab_initialize
 
@@ -100,7 +100,7 @@ class DapClient:
 @contextlib.contextmanager
 def dap_session() -> Iterator[DapClient]:
     """A fresh meta-kernel and a DAP client on it; both ended however the test ends."""
-    km, kc = start_new_kernel(kernel_name="metakernel_dbg", startup_timeout=60)
+    km, kc = start_ipc_kernel("metakernel_dbg")
     client = DapClient(kc)
     try:
         yield client

@@ -21,13 +21,13 @@ from conftest import (
     result_text,
     send_execute,
     shutdown_meta_kernel,
+    start_ipc_kernel,
     stream_text,
     strip_ansi,
     traceback_text,
     wait_processes_gone,
     wait_reply,
 )
-from jupyter_client.manager import start_new_kernel
 
 CHAIN = [
     ("lvl1", 'def lvl1(x):\n    return call("lvl2", x)\n'),
@@ -179,11 +179,8 @@ def broken_specs(tmp_path: Path) -> Iterator[MetaKernelHandle]:
         }
         (kernels / name / "kernel.json").write_text(json.dumps(spec))
     env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "share" / "jupyter")}
-    km, kc = start_new_kernel(
-        kernel_name="metakernel_dbg",
-        env=env,
-        startup_timeout=60,
-        extra_arguments=["--MetaKernel.start_timeout=3"],
+    km, kc = start_ipc_kernel(
+        "metakernel_dbg", env=env, extra_arguments=["--MetaKernel.start_timeout=3"]
     )
     handle = MetaKernelHandle(km, kc, psutil.Process(km.provisioner.pid), env)
     try:
