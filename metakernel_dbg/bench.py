@@ -691,18 +691,24 @@ class Bench:
             self.log(f"interleaved rounds: {plan.rounds} x (zmq, execute, call, depth, fanout)")
             router = session._core.engine.router
             linked, made = 0, 0  # calls A -> B that went kernel to kernel, of all made
+            # per round: medians of (raw zmq, execute, call), for ratios taken within a round
+            rounds: list[tuple[float, float, float]] = []
             for r in range(plan.rounds):
                 order = [0, 1, 2, 3, 4]
                 order = order[r % 5 :] + order[: r % 5]  # rotate who goes first
+                got: dict[int, list[int]] = {}
                 for v in order:
                     if v == 0:
-                        raws += raw.round_trips(plan.per_round)
+                        got[0] = raw.round_trips(plan.per_round)
+                        raws += got[0]
                         unixes += unix.round_trips(plan.per_round)
                     elif v == 1:
-                        execs += plain.round_trips(plan.per_round)
+                        got[1] = plain.round_trips(plan.per_round)
+                        execs += got[1]
                     elif v == 2:
                         before = router.linked_calls
-                        calls += session.call("a", plan.per_round, SMALL_ARG)
+                        got[2] = session.call("a", plan.per_round, SMALL_ARG)
+                        calls += got[2]
                         linked += router.linked_calls - before
                         made += plan.per_round + 5  # + a()'s warm-up calls
                     elif v == 3:
@@ -713,7 +719,12 @@ class Bench:
                         first, steady = session.call("hop", "fanout", plan.fanout_calls, 0)
                         fanout.append(first)
                         fanout_steady.append(steady)
+                rounds.append(tuple(statistics.median(got[v]) for v in (0, 1, 2)))
             m = self.m
+            # call times and the floor drift (up to 2x) within a run on a shared VM: the
+            # headline ratios are medians of ratios taken within each interleaved round
+            m["call_vs_raw_zmq_per_round"] = statistics.median(c / z for z, _, c in rounds)
+            m["execute_vs_call_per_round"] = statistics.median(e / c for _, e, c in rounds)
             m["raw_zmq_rt_us"] = summary(raws, 1e3)
             m["raw_unix_rt_us"] = summary(unixes, 1e3)
             m["linked_call_share"] = linked / made
@@ -1087,8 +1098,8 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         row(
             "call_vs_raw_zmq",
-            "call median / raw zmq RT",
-            call / m["raw_zmq_rt_us"]["median"],
+            "call / raw zmq RT, median of per-round ratios",
+            m["call_vs_raw_zmq_per_round"],
             "<=",
             3.0,
             "x",
@@ -1111,8 +1122,8 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         row(
             "execute_vs_call",
-            "ipykernel execute RT / call median",
-            m["ipykernel_execute_rt_us"]["median"] / call,
+            "ipykernel execute RT / call, median of per-round ratios",
+            m["execute_vs_call_per_round"],
             ">=",
             8.0,
             "x",

@@ -47,6 +47,8 @@ STAT_KEYS = [
 NUMBER_KEYS = [
     "fanout_calls",
     "linked_call_share",
+    "call_vs_raw_zmq_per_round",
+    "execute_vs_call_per_round",
     "dbg_never_vs_session",
     "dbg_started_vs_session",
     "hot_loop_ns_never_started",
