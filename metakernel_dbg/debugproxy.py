@@ -21,6 +21,8 @@ from .functions import cell_path
 
 Json = dict[str, Any]
 _CHILD_TIMEOUT = 30.0
+_RESET_TIMEOUT = 5.0  # an idle child runs the reset at once; a serving one cannot
+_FORGET_DEBUGPY_PORT = "get_ipython().kernel.debugger.debugpy_client.debugpy_port = -1"
 
 
 class DebugProxy:
@@ -267,13 +269,20 @@ class DebugProxy:
         """Start the debugger in a child once (initialize, attach, breakpoints, filters)."""
         inst.child.on_debug_event = self.on_child_event
         task = self.debugging.get(inst.instance_id)
-        if task is None:
+        if task is None or (task.done() and (task.cancelled() or task.exception())):
             task = asyncio.ensure_future(self._start_debugger(inst))
             self.debugging[inst.instance_id] = task
         return task
 
     async def _start_debugger(self, inst: Any) -> None:
-        await self._child(inst, "initialize", dapcore.jupyterlab_initialize("python"))
+        initialize = dapcore.jupyterlab_initialize("python")
+        try:
+            await self._child(inst, "initialize", initialize)
+        except RuntimeError:
+            # ipykernel picks debugpy's port by binding a random one and releasing it; any
+            # process can take it before debugpy listens there. Forget the port, once.
+            await asyncio.wait_for(self.engine.run_in(inst, _FORGET_DEBUGPY_PORT), _RESET_TIMEOUT)
+            await self._child(inst, "initialize", initialize)
         await self._child(inst, "attach", {})
         threads = (await self._child(inst, "threads", {})).get("threads", [])
         self.main_threads[inst.instance_id] = next(

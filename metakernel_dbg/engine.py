@@ -296,7 +296,7 @@ class Engine:
         hello = self.router.add_instance(instance)
         key = self.router.key_for(instance_id).hex()
         try:
-            await self._run(
+            await self.run_in(
                 instance,
                 "import metakernel_dbg.runtime as _mkdbg_rt\n"
                 f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
@@ -360,7 +360,8 @@ class Engine:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (childsite, env.get("PYTHONPATH")) if p)
         return env
 
-    async def _run(self, instance: Instance, code: str) -> None:
+    async def run_in(self, instance: Instance, code: str) -> None:
+        """Run code silently in a child (MetaKernelError with the error if it fails)."""
         content = await instance.child.execute(code)
         if content.get("status") != "ok":
             raise MetaKernelError(
@@ -368,7 +369,7 @@ class Engine:
             )
 
     async def define_in(self, instance: Instance, fdef: FunctionDef) -> None:
-        await self._run(
+        await self.run_in(
             instance, f"_mkdbg_rt.define({fdef.name!r}, {fdef.source!r}, {fdef.filename!r})"
         )
         instance.definition = fdef

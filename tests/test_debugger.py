@@ -7,6 +7,7 @@ import contextlib
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -239,6 +240,39 @@ def test_step_in_and_out_cross_kernels(dap: DapClient) -> None:
     )
     dap.request("continue", {"threadId": 1})
     assert dap.reply(render)["status"] == "ok"
+
+
+def test_a_child_whose_debugpy_port_was_taken_gets_another(dap: DapClient) -> None:
+    """ipykernel binds a random port, releases it, then has debugpy listen there: another
+    process can take it in between. The proxy makes the child forget the port and retries."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        port = busy.getsockname()[1]
+        cell = f"get_ipython().kernel.debugger.debugpy_client.debugpy_port = '{port}'"
+        assert dap.reply(dap.execute(cell))["status"] == "ok"  # plain cells run in main
+        assert dap.request("initialize", INITIALIZE)["success"] is True
+        assert dap.request("attach", {})["success"] is True
+        path = dap.request("dumpCell", {"code": INNER})["body"]["sourcePath"]
+        reply = dap.request(
+            "setBreakpoints",
+            {"breakpoints": [{"line": 4}], "source": {"path": path}, "sourceModified": False},
+        )
+        assert reply["body"]["breakpoints"][0]["verified"] is True
+        for cell in (INNER, OUTER):
+            assert dap.reply(dap.execute(cell))["status"] == "ok"
+        render = dap.execute(RENDER)
+        dap.wait_event("stopped")
+        names = [f["name"].split()[0] for f in dap.frames()]
+        assert names == ["inner", "outer", "<module>"], "main's debugger runs on another port"
+        dap.request(
+            "setBreakpoints", {"breakpoints": [], "source": {"path": path}, "sourceModified": False}
+        )
+        dap.request("continue", {"threadId": 1})
+        assert dap.reply(render)["status"] == "ok"
+    finally:
+        busy.close()
 
 
 def test_malformed_requests_get_error_replies_and_kernel_keeps_working(dap: DapClient) -> None:
