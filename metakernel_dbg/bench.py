@@ -185,7 +185,10 @@ class RawUnix:
             sock.sendall(payload)
             got = 0
             while got < len(payload):
-                got += len(sock.recv(65536))
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("the Unix echo server closed the connection")
+                got += len(chunk)
             out.append(clock() - t0)
         return out
 

@@ -369,13 +369,17 @@ class Router:
         span = self._span(fn, dict(NO_KERNEL), parent["span_id"], payload, None, site)
         level = Level(span, caller, caller_call_id, future=future, stop_on_entry=entry)
         level.call_id = next(self._call_ids)
-        if self.limits.call_timeout:
-            level.deadline = time.monotonic() + self.limits.call_timeout
-        render.stack.append(level)
-        render.spans[span["span_id"]] = span
+        self._push(render, level)
         busy = {lvl.callee.instance_id for lvl in render.stack if lvl.callee is not None}
         forward = {PAYLOAD: payload, "pd": digest} if digest else {PAYLOAD: payload}
         self.hooks.acquire(fn, busy, lambda result: self._dispatch(level, forward, result))
+
+    def _push(self, render: Render, level: Level) -> None:
+        """A call starts: it joins the live stack and the trace, its timeout runs."""
+        if self.limits.call_timeout:
+            level.deadline = time.monotonic() + self.limits.call_timeout
+        render.stack.append(level)
+        render.spans[level.span["span_id"]] = level.span
 
     def _refuse(self, render: Render, fn: Any) -> dict[str, Any] | None:
         if not isinstance(fn, str) or fn not in self.hooks.functions:
@@ -528,11 +532,8 @@ class Router:
         span = self._span(fn, inst.kernel_info(), parent["span_id"], args, kwargs, site, span_id)
         level = Level(span, sender, span_id, callee=inst, call_id=span_id)
         level.stop_on_entry = bool(msg.get("entry"))
-        if self.limits.call_timeout:
-            level.deadline = time.monotonic() + self.limits.call_timeout
         inst.busy = True
-        render.stack.append(level)
-        render.spans[span_id] = span
+        self._push(render, level)
         if death is not None:  # the callee died with this call (or before reading it)
             self._callee_failed(level, death)
 

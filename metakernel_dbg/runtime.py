@@ -281,8 +281,6 @@ class _Runtime:
         """
         __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
         span = new_span_id()
-        notice = {"k": "called", "id": span, "to": link.instance_id, "fn": name, "site": site}
-        notice.update(entry=entry, size=len(payload), **{PAYLOAD: payload[:ARGS_PREVIEW]})
         msg = {
             "k": "call",
             "id": span,
@@ -297,6 +295,9 @@ class _Runtime:
         except OSError:  # the callee is gone: the router will pick another instance
             self._drop_grant(name, link.instance_id)
             return None
+        # built after the call left: the callee is already at work meanwhile
+        notice = {"k": "called", "id": span, "to": link.instance_id, "fn": name, "site": site}
+        notice.update(entry=entry, size=len(payload), **{PAYLOAD: payload[:ARGS_PREVIEW]})
         self.send(notice)
         reply = self._wait(span, link)
         if reply["k"] == "redirect" or reply.get("kind") in ("died", "timeout"):

@@ -252,16 +252,7 @@ def test_a_child_whose_debugpy_port_was_taken_gets_another(dap: DapClient) -> No
         port = busy.getsockname()[1]
         cell = f"get_ipython().kernel.debugger.debugpy_client.debugpy_port = '{port}'"
         assert dap.reply(dap.execute(cell))["status"] == "ok"  # plain cells run in main
-        assert dap.request("initialize", INITIALIZE)["success"] is True
-        assert dap.request("attach", {})["success"] is True
-        path = dap.request("dumpCell", {"code": INNER})["body"]["sourcePath"]
-        reply = dap.request(
-            "setBreakpoints",
-            {"breakpoints": [{"line": 4}], "source": {"path": path}, "sourceModified": False},
-        )
-        assert reply["body"]["breakpoints"][0]["verified"] is True
-        for cell in (INNER, OUTER):
-            assert dap.reply(dap.execute(cell))["status"] == "ok"
+        path = start_and_define(dap, INNER, 4)  # initialize and attach succeed in it
         render = dap.execute(RENDER)
         dap.wait_event("stopped")
         names = [f["name"].split()[0] for f in dap.frames()]

@@ -76,22 +76,30 @@ def test_child_killed_at_depth_3_reports_and_next_render_gets_a_fresh_instance(
     assert str(leaf_pid) not in stream_text(msgs), "a fresh leaf replaced the dead one"
 
 
-def test_interrupt_five_level_chain(fresh_meta_kernel: MetaKernelHandle) -> None:
-    mk = fresh_meta_kernel
-    for name, body in CHAIN:
-        define(mk, name, body)
-    msg_id = send_execute(mk.kc, 'call("lvl1", "sleep")')
+def _interrupt_sleeping_chain(mk: MetaKernelHandle, entry: str) -> float:
+    """Run `entry("sleep")`, interrupt once the leaf sleeps, check the cell failed with
+    KeyboardInterrupt and that `entry("again")` then works; the seconds to the reply."""
+    msg_id = send_execute(mk.kc, f'call("{entry}", "sleep")')
     collect_iopub(mk.kc, msg_id, timeout=60, until=lambda m: "leaf sleeping" in str(m))
     started = time.monotonic()
     mk.km.interrupt_kernel()
     reply = wait_reply(mk.kc, msg_id, timeout=10)["content"]
-    print(f"\nKeyboardInterrupt trace after {time.monotonic() - started:.2f} s")
+    took = time.monotonic() - started
     msgs = collect_iopub(mk.kc, msg_id, timeout=10)
     assert reply["status"] == "error"
     assert "KeyboardInterrupt" in strip_ansi(traceback_text(errors_of(msgs)[0]))
-    reply, msgs = mk.run('call("lvl1", "again")', timeout=60)
+    reply, msgs = mk.run(f'call("{entry}", "again")', timeout=60)
     assert reply["status"] == "ok", reply
     assert "'again'" in str(msgs), "every level is usable again"
+    return took
+
+
+def test_interrupt_five_level_chain(fresh_meta_kernel: MetaKernelHandle) -> None:
+    mk = fresh_meta_kernel
+    for name, body in CHAIN:
+        define(mk, name, body)
+    took = _interrupt_sleeping_chain(mk, "lvl1")
+    print(f"\nKeyboardInterrupt trace after {took:.2f} s")
 
 
 def test_interrupt_reaches_a_chain_of_linked_calls(fresh_meta_kernel: MetaKernelHandle) -> None:
@@ -101,16 +109,7 @@ def test_interrupt_reaches_a_chain_of_linked_calls(fresh_meta_kernel: MetaKernel
     for name, body in CHAIN:
         define(mk, name, body)
     define(mk, "twice", 'def twice(x):\n    call("lvl1", "warm")\n    return call("lvl1", x)\n')
-    msg_id = send_execute(mk.kc, 'call("twice", "sleep")')
-    collect_iopub(mk.kc, msg_id, timeout=60, until=lambda m: "leaf sleeping" in str(m))
-    mk.km.interrupt_kernel()
-    reply = wait_reply(mk.kc, msg_id, timeout=10)["content"]
-    msgs = collect_iopub(mk.kc, msg_id, timeout=10)
-    assert reply["status"] == "error"
-    assert "KeyboardInterrupt" in strip_ansi(traceback_text(errors_of(msgs)[0]))
-    reply, msgs = mk.run('call("twice", "again")', timeout=60)
-    assert reply["status"] == "ok", reply
-    assert "'again'" in str(msgs), "every level is usable again"
+    _interrupt_sleeping_chain(mk, "twice")
     _, msgs = mk.run("%functions")
     leaf = next(line for line in stream_text(msgs).splitlines() if line.startswith("leaf"))
     assert leaf.count("pid") == 1, f"the interrupt stopped the sleeping leaf: {leaf}"

@@ -14,12 +14,12 @@ import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from conftest import wait_processes_gone
 from jupyter_client import AsyncKernelManager
 
 from metakernel_dbg import Session
@@ -28,21 +28,15 @@ from metakernel_dbg.forkserver import ForkServer, kernel_python
 WHOAMI = "def whoami():\n    import os\n    return [os.getpid(), os.getppid(), os.getsid(0)]\n"
 
 
-def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
-    """The pids still running (zombies count as gone) after at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = [p for p in pids if psutil.pid_exists(p) and _not_zombie(p)]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.05)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+def gone(pids: list[int]) -> list[int]:
+    """The pids still running after the usual wait (zombies count as gone)."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    return [p.pid for p in wait_processes_gone(procs)]
 
 
 @pytest.fixture
@@ -75,7 +69,7 @@ def test_killing_the_server_ends_its_kernels_and_starts_go_on(session: Session) 
     session.define("whoami", WHOAMI)
     pid, parent, _ = session.call("whoami")
     os.kill(parent, signal.SIGKILL)
-    assert wait_gone([pid]) == [], "a kernel outlived its fork server"
+    assert gone([pid]) == [], "a kernel outlived its fork server"
     session.define("again", WHOAMI.replace("whoami", "again"))
     _pid, new_parent, _ = session.call("again")
     assert new_parent == os.getpid(), "without a server, kernels start the ordinary way"
@@ -125,4 +119,4 @@ async def test_a_kernelspec_can_name_the_fork_provisioner(
             kc.stop_channels()
         await km.shutdown_kernel(now=True)
         await server.stop()
-    assert await asyncio.to_thread(wait_gone, [pid, server.proc.pid]) == []
+    assert await asyncio.to_thread(gone, [pid, server.proc.pid]) == []
