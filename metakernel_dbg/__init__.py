@@ -10,7 +10,7 @@ def __getattr__(name: str) -> Any:
     # Imported lazily: child kernels importing `call` need neither jupyter_client nor the
     # Session machinery, and the meta-kernel does not need the in-child runtime.
     if name == "call":
-        from .runtime import call
+        from .runtimes.python.runtime import call
 
         return call
     if name in ("Session", "AsyncSession", "RenderError"):

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from . import kernelspec
+from .kernel import install as kernelspec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def _usage_error(message: str) -> int:
 
 def run(ns: argparse.Namespace) -> int:
     """Load a function directory, call one function, report the result or the trace."""
-    from .functions import DefinitionError, load_directory
+    from .engine.functions import DefinitionError, load_directory
     from .session import RenderError, Session
 
     try:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     elif ns.command == "run":
         code = run(ns)
     else:
-        from . import bench
+        from .bench import run as bench
 
         code = bench.main(quick=ns.quick, json_path=ns.json)
     sys.exit(code)

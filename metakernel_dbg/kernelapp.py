@@ -8,7 +8,7 @@ os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 from ipykernel.kernelapp import IPKernelApp  # noqa: E402
 
-from .kernel import MetaKernel  # noqa: E402
+from .kernel.kernel import MetaKernel  # noqa: E402
 
 
 def main() -> None:

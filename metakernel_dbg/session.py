@@ -11,10 +11,11 @@ import os
 import sys
 from typing import Any, TextIO
 
-from .children import _HOST
-from .engine import Engine, EngineConfig
+from .debug.cellpath import cell_path
+from .engine.engine import Engine, EngineConfig
+from .engine.functions import DefinitionError, FunctionDef, check_source, load_directory
 from .errors import CallArgumentError, MetaKernelError
-from .functions import DefinitionError, FunctionDef, cell_path, check_source, load_directory
+from .launch.children import _HOST
 from .trace import Trace
 
 __all__ = ["Session", "AsyncSession", "RenderError"]
@@ -51,7 +52,7 @@ class _Core:
 
     async def define(self, name: str, source: str, kernel: str) -> None:
         try:
-            check_source(name, source, f"definition of {name}")
+            check_source(name, source, f"definition of {name}", kernel)
         except DefinitionError as exc:
             raise ValueError(str(exc)) from None
         filename = cell_path(self.engine.cell_dir, source)

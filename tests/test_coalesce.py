@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metakernel_dbg.coalesce import StreamCoalescer
+from metakernel_dbg.kernel.coalesce import StreamCoalescer
 
 
 class Recorder:

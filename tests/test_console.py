@@ -33,7 +33,7 @@ from conftest import (
     wait_reply,
 )
 
-from metakernel_dbg import consolecore as mc
+from metakernel_dbg.console import core as mc
 
 JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 STARTUP_TIMEOUT = 120

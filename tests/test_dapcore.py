@@ -11,8 +11,8 @@ from pathlib import Path
 import debugpy
 import pytest
 
-from metakernel_dbg import dapcore
-from metakernel_dbg.dapcore import (
+from metakernel_dbg.debug import dapcore
+from metakernel_dbg.debug.dapcore import (
     KNOWN_COMMANDS,
     VIRTUAL_THREAD_ID,
     BreakpointBook,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import start_ipc_kernel
 
-from metakernel_dbg.dapcore import jupyterlab_initialize
+from metakernel_dbg.debug.dapcore import jupyterlab_initialize
 
 INNER = "%%function inner\ndef inner(x):\n    y = x * 2\n    return y + 1"
 OUTER = (
@@ -282,9 +282,11 @@ def test_malformed_requests_get_error_replies_and_kernel_keeps_working(dap: DapC
     assert dap.reply(dap.execute("1 + 1"))["status"] == "ok"
 
 
-TRACED = (
+TRACED = (  # a debugger traces with sys.settrace (Python 3.11) or sys.monitoring (3.12+)
     "%%function traced\ndef traced():\n    import sys, threading\n"
-    "    return sys.gettrace() is not None or threading.gettrace() is not None"
+    "    monitoring = getattr(sys, 'monitoring', None)\n"
+    "    tool = monitoring and monitoring.get_tool(monitoring.DEBUGGER_ID)\n"
+    "    return sys.gettrace() is not None or threading.gettrace() is not None or bool(tool)"
 )
 
 

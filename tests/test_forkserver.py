@@ -23,7 +23,7 @@ from conftest import wait_processes_gone
 from jupyter_client import AsyncKernelManager
 
 from metakernel_dbg import Session
-from metakernel_dbg.forkserver import ForkServer, kernel_python
+from metakernel_dbg.launch.forkserver import ForkServer, kernel_python
 
 WHOAMI = "def whoami():\n    import os\n    return [os.getpid(), os.getppid(), os.getsid(0)]\n"
 
@@ -49,7 +49,7 @@ def test_function_kernels_are_forked_from_the_server(session: Session) -> None:
     session.define("whoami", WHOAMI)
     pid, parent, sid = session.call("whoami")
     server = psutil.Process(parent)
-    assert "metakernel_dbg.forkserver" in " ".join(server.cmdline())
+    assert "metakernel_dbg.launch.forkserver" in " ".join(server.cmdline())
     assert server.ppid() == os.getpid(), "the server is the meta-kernel's child"
     assert sid == pid, "each forked kernel leads its own session, like start_new_session"
     # a forked kernel that dies is reported with its signal (the server reaped it)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_debugger import INNER, RENDER, DapClient, dap_session, start_and_define
 
-from metakernel_dbg.dapcore import KNOWN_COMMANDS
+from metakernel_dbg.debug.dapcore import KNOWN_COMMANDS
 
 KEYS = [
     "frameId",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from metakernel_dbg import kernelspec
+from metakernel_dbg.kernel import install as kernelspec
 
 REPO = Path(__file__).resolve().parent.parent
 HAS_CLI = (REPO / "metakernel_dbg" / "cli.py").exists()

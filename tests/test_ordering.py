@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metakernel_dbg.ordering import CausalOrder
+from metakernel_dbg.callplane.ordering import CausalOrder
 
 
 def order(alive: set[str] | None = None) -> CausalOrder:

@@ -10,7 +10,7 @@ import tempfile
 import psutil
 import pytest
 
-from metakernel_dbg.pool import KernelPool, PoolClosedError
+from metakernel_dbg.launch.pool import KernelPool, PoolClosedError
 
 
 class Fake:

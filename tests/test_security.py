@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from metakernel_dbg import Session
-from metakernel_dbg.callplane import Channel, child_key
+from metakernel_dbg.callplane.wire import Channel, child_key
 from metakernel_dbg.errors import CallArgumentError, CallBudgetError
 from metakernel_dbg.session import RenderError
 
@@ -59,7 +59,7 @@ def test_foreign_process_cannot_call_or_inspect(session: Session, tmp_path: Path
     # A local process that knows the address and an instance id but not the key.
     attacker = textwrap.dedent(f"""
         import json, os, zmq
-        from metakernel_dbg.callplane import Channel, child_key
+        from metakernel_dbg.callplane.wire import Channel, child_key
         sock = zmq.Context.instance().socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, {victim!r}.encode())
         sock.connect({router.address!r})

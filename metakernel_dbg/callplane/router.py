@@ -29,9 +29,11 @@ from typing import Any, Protocol
 
 import zmq
 
-from .callplane import ARGS_PREVIEW, DEFAULT_MAX_MESSAGE, PAYLOAD, Channel, child_key, link_keys
+from ..trace import Trace, cap_text, new_span_id, new_trace_id, truncated
+from .local import LocalTransport
 from .ordering import CausalOrder
-from .trace import Trace, cap_text, new_span_id, new_trace_id, truncated
+from .transport import Transport
+from .wire import ARGS_PREVIEW, DEFAULT_MAX_MESSAGE, PAYLOAD, Channel, child_key, link_keys
 
 _STREAM_CAP = 64 * 1024
 _TIMEOUT_GRACE = 5.0  # seconds callers get to unwind after a timeout
@@ -102,11 +104,17 @@ class Render:
 class Router:
     """ROUTER socket + routing state; one thread owns the socket."""
 
-    def __init__(self, workdir: str, hooks: EngineHooks, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str,
+        hooks: EngineHooks,
+        limits: Limits | None = None,
+        transport: Transport | None = None,
+    ) -> None:
         self.master = os.urandom(32)
         self.hooks = hooks
         self.limits = limits or Limits()
-        self.address = f"ipc://{os.path.join(workdir, 'calls')}"
+        self.transport = transport or LocalTransport(workdir)
         self.instances: dict[str, Any] = {}
         self.channels: dict[str, Channel] = {}
         self.direct: dict[str, str] = {}  # instance id -> address of its own call socket
@@ -126,11 +134,7 @@ class Router:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message + 64)
-        old = os.umask(0o077)
-        try:
-            self.sock.bind(self.address)
-        finally:
-            os.umask(old)
+        self.address = self.transport.bind(self.sock)
         self._wake_addr = f"inproc://mkdbg-wake-{id(self)}"
         self._wake_rx = ctx.socket(zmq.PULL)
         self._wake_rx.bind(self._wake_addr)
@@ -150,6 +154,7 @@ class Router:
         self.thread.join(timeout=5)
         for sock in (self.sock, self._wake_rx, self._wake_tx):
             sock.close(linger=0)
+        self.transport.close()
 
     def post(self, fn: Callable[[], None]) -> None:
         """Run fn on the router thread (the only thread that may touch the socket)."""

@@ -1,14 +1,15 @@
 """Wire format of the call plane: signed, replay-protected JSON messages.
 
 The call plane is the ZMQ path between the meta-kernel's router and the runtime in every
-child kernel, plus the direct lines (Unix stream sockets) between linked kernels. Like
+child kernel, plus the direct lines between linked kernels (see `transport.py`). Like
 Jupyter's own Session, every message is signed with HMAC-SHA256, but each child gets its
 own key (derived from the meta-kernel's random master key and the child's instance id;
 a direct line's keys from the callee's key and the caller's id), so one child cannot speak
 for another, and every message carries a strictly increasing counter, so a captured
 message cannot be replayed.
 
-This module is imported inside child kernels: standard library only.
+Sans-IO and standard library only: imported inside child kernels, and free of sockets
+(tests/test_layout.py checks that).
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import struct
 from typing import Any
 
 #: Messages larger than this are refused by both ends (configurable on the router).
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 _SIG = 32  # bytes of an HMAC-SHA256 digest, at the start of every frame
 _HEAD = _SIG + 4  # ... followed by the header's length
-_INLINE = 16 * 1024
+#: payloads up to this size travel inside the header's frame (one copy less to send)
+INLINE_PAYLOAD = 16 * 1024
 #: bytes of a call's arguments a trace span keeps (larger ones become a truncation marker)
-ARGS_PREVIEW = 4096  # payloads up to this size share the header's frame
+ARGS_PREVIEW = 4096
 
 
 def child_key(master: bytes, instance_id: str) -> bytes:
@@ -95,7 +95,7 @@ class Channel:
         head = hmac.new(self._key, body, hashlib.sha256).digest() + len(body).to_bytes(4, "big")
         if payload is None:
             return [head + body]
-        if len(payload) <= _INLINE:
+        if len(payload) <= INLINE_PAYLOAD:
             return [head + body + payload]
         return [head + body, payload]
 
@@ -136,69 +136,3 @@ def decode(msg: dict[str, Any], default: Any = None) -> Any:
     """The value carried by a message's payload, or `default` when it has none."""
     payload = msg.get(PAYLOAD)
     return default if payload is None else json.loads(payload)
-
-
-_LENGTHS = struct.Struct("!II")  # a direct-line message: the lengths of its two frames
-_READ_CHUNK = 65536
-
-
-def write_message(sock: socket.socket, frames: list[bytes]) -> None:
-    """Send one message (one or two frames) on a direct line; OSError if the peer is gone."""
-    second = frames[1] if len(frames) == 2 else b""
-    head = _LENGTHS.pack(len(frames[0]), len(second))
-    if len(second) > _INLINE:
-        sock.sendall(head + frames[0])
-        sock.sendall(second)  # no copy of a large payload
-    else:
-        sock.sendall(head + frames[0] + second)
-
-
-class StreamReader:
-    """Cuts a direct line's byte stream back into messages.
-
-    A plain Unix socket instead of ZMQ: no I/O threads to wake, so one hop costs about a
-    third of a ZMQ hop. `buffered` tells whether a message may already sit in the buffer
-    (a poll on the socket would not report it).
-    """
-
-    __slots__ = ("_sock", "_buf", "_max")
-
-    def __init__(self, sock: socket.socket, max_message: int) -> None:
-        self._sock = sock
-        self._buf = bytearray()
-        self._max = max_message
-
-    @property
-    def buffered(self) -> bool:
-        return bool(self._buf)
-
-    def read(self) -> list[bytes | bytearray]:
-        """The next message (blocks until it is whole); EOFError once the peer closed,
-        ValueError for a message over the size limit."""
-        first, second = _LENGTHS.unpack(self._take(_LENGTHS.size))
-        if first + second > self._max:
-            raise ValueError(f"message of {first + second} bytes is over the limit")
-        frame = self._take(first)
-        return [frame, self._take(second)] if second else [frame]
-
-    def _take(self, size: int) -> bytes | bytearray:
-        while len(self._buf) < size and size - len(self._buf) <= _READ_CHUNK:
-            chunk = self._sock.recv(_READ_CHUNK)
-            if not chunk:
-                raise EOFError("the peer closed the line")
-            self._buf += chunk
-        if len(self._buf) >= size:
-            out = bytes(self._buf[:size])
-            del self._buf[:size]
-            return out
-        out = bytearray(size)  # a large frame: read straight into place
-        have = len(self._buf)
-        out[:have] = self._buf
-        self._buf.clear()
-        view = memoryview(out)
-        while have < size:
-            got = self._sock.recv_into(view[have:])
-            if not got:
-                raise EOFError("the peer closed the line")
-            have += got
-        return out

@@ -1,40 +1,44 @@
 """The console tracer: pdb at a prompt for renders whose call stack spans kernels.
 
-`jupyter console` has no debugger panel and ignores `debug_event`. The tracer drives the
-SAME debug proxy as JupyterLab (`DebugProxy.handle`, on the engine loop), so the stack it
-prints is the merged `stackTrace` a debugger panel gets. Magics arm it:
+`jupyter console` has no debugger panel and ignores `debug_event`. The tracer is the
+second client of the meta-kernel's ONE debug session (the frontend's DAP requests are the
+first, side by side): it sends the same DAP requests (`DebugSession.handle`, on the engine
+loop), so the stack it prints is the merged `stackTrace` a debugger panel gets. Magics
+(magics.py) arm it:
 
 - ``%break FUNC[:LINE]`` / ``%break PATH:LINE``, ``%tbreak ...`` (one-shot), ``%breaks``,
   ``%clear [N|all]``, ``%pdb [on|off]`` (stop where an exception is raised),
   ``%trace [--json PATH]`` (merged trace of the last failed render), and the ``%step CODE``
   prefix (run CODE stopped at its first line).
 
-When a render the tracer armed stops, the meta-kernel prompts on its stdin channel as the
-console's own execute_request (`input_request`, answered in the cell's stdin box in
-JupyterLab) and runs pdb-like commands; output goes out as `stream` on IOPub. While a
-frontend debug session is on (JupyterLab's debugger), the panel handles every stop and the
-tracer never prompts.
+The engine tells the tracer when a render begins and ends (it is a render watcher), and
+the debug session tells it of every stop. When a render the tracer armed stops, the
+meta-kernel prompts on its stdin channel as the cell's own execute_request
+(`input_request`, answered in the cell's stdin box in JupyterLab) and runs pdb-like
+commands (view.py); output goes out as `stream` on IOPub. While a frontend debug session
+is on (JupyterLab's debugger), the panel handles every stop and the tracer never prompts.
 
-The command parser and the formatters are pure functions (tested without kernels); the
-`Tracer` is the I/O shell: magics on the kernel's loop, the stop listener on the engine loop,
-the prompt loop in a worker thread (it blocks on stdin).
+The command parser and the formatters are pure functions (core.py, tested without
+kernels); the `Tracer` is the I/O shell: magics on the kernel's loop, render and stop
+events on the engine loop, the prompts in one worker thread per render (it blocks on stdin).
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import itertools
 import os
+import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
 
-from .consolecore import (
-    HELP,
-    LIST_CONTEXT,
+from ..debug.cellpath import cell_path
+from ..debug.dapcore import VIRTUAL_THREAD_ID
+from ..kernel.magics import MagicError
+from .core import (
     PROMPT,
     RED,
     RESUME,
@@ -43,22 +47,17 @@ from .consolecore import (
     CommandError,
     Frame,
     Location,
-    argument_names,
     error_text,
     exception_summary,
     first_statement_line,
     format_header,
-    format_listing,
     format_where,
     frames_from_stack,
     paint,
     parse_command,
     resolve_break,
-    split_step_prefix,
 )
-from .dapcore import VIRTUAL_THREAD_ID
-from .functions import cell_path
-from .magics import MagicError, line_magic
+from .view import Output, StopView
 
 Json = dict[str, Any]
 _DAP_TIMEOUT = 60.0
@@ -88,16 +87,17 @@ class Breakpoint:
 
 
 @dataclass
-class _Render:
-    """One render (cell) the tracer supervises."""
+class RenderContext:
+    """One render (cell) the tracer supervises; its stops are handled by one worker thread
+    (the prompt blocks on stdin), in order, until the render ends."""
 
     ident: Any
     parent: dict[str, Any]
     allow_stdin: bool
     color: bool
-    loop: asyncio.AbstractEventLoop
-    stops: asyncio.Queue = field(default_factory=asyncio.Queue)
+    stops: queue.Queue[Json | None] = field(default_factory=queue.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
+    worker: threading.Thread | None = None
     prompting: bool = False
     interrupted: bool = False
     aborting: bool = False
@@ -120,23 +120,25 @@ class _Returning:
 class Tracer:
     """The console tracer of one meta-kernel (see the module docstring)."""
 
-    def __init__(self, kernel: Any) -> None:
+    def __init__(self, kernel: Any, session: Any) -> None:
         self.kernel = kernel
         self.engine = kernel.engine
-        self.proxy = kernel.debug_proxy
+        self.session = session
         #: console breakpoints by number; changed on the engine loop only
         self.breaks: dict[int, Breakpoint] = {}
         self._numbers = itertools.count(1)
         self._seq = itertools.count(1)
         self.pdb = False
         self._step_next = False
-        self._ctx: _Render | None = None
+        self._ctx: RenderContext | None = None
         self._resumed = threading.Event()
         self._step_vids: set[int] = set()
         self._deleted: list[Breakpoint] = []
         #: sources of the cells run in the main kernel, by their cell path
         self._cells: dict[str, str] = {}
-        self.proxy.stop_listeners.append(self._on_event)
+        self.session.stop_listeners.append(self._on_event)
+        self.engine.render_watchers.append(self)
+        self.engine.interrupt_hooks.append(self.on_interrupt)
 
     # -- helpers -----------------------------------------------------------------------
     @property
@@ -155,7 +157,7 @@ class Tracer:
     def _functions(self) -> dict[str, tuple[str, str]]:
         return {n: (f.filename, f.source) for n, f in list(self.engine.functions.items())}
 
-    def _publish(self, text: str, parent: dict[str, Any] | None = None) -> None:
+    def publish(self, text: str, parent: dict[str, Any] | None = None) -> None:
         """stdout stream on IOPub, parented to the console's execute_request."""
         kernel = self.kernel
         if parent is None:
@@ -191,21 +193,21 @@ class Tracer:
             raise MagicError(str(exc)) from None
         bp, failures = await self.engine.run(self._add_break(loc, temporary))
         kind = "Temporary breakpoint" if bp.temporary else "Breakpoint"
-        self._publish(f"{kind} {bp.number} at {bp.label}\n")
+        self.publish(f"{kind} {bp.number} at {bp.label}\n")
         self._warn(failures)
 
     async def _add_break(self, loc: Location, temporary: bool) -> tuple[Breakpoint, list[str]]:
         """On the engine loop: the book, the console's numbering, every child's debugger."""
-        failures = await self.proxy.start_for_console()
+        failures = await self.session.start_for_console()
         await self._dump_cell(loc.path)
-        vid = self.proxy.book.add(loc.path, loc.line, temporary=temporary)
+        vid = self.session.book.add(loc.path, loc.line, temporary=temporary)
         bp = next((b for b in self.breaks.values() if b.vid == vid), None)
         if bp is None:
             bp = Breakpoint(next(self._numbers), vid, loc.path, loc.line, loc.label, temporary)
             self.breaks[bp.number] = bp
         elif not temporary:
             bp.temporary = False
-        await self.proxy.push_breakpoints(loc.path)
+        await self.session.push_breakpoints(loc.path)
         return bp, failures
 
     async def _dump_cell(self, path: str) -> None:
@@ -217,7 +219,7 @@ class Tracer:
             if filename == path and source.startswith("# %%function"):
                 cell = source[2:]
                 if cell_path(self.cell_dir, cell) == path:
-                    await self.proxy.handle(self._request("dumpCell", {"code": cell}))
+                    await self.session.handle(self._request("dumpCell", {"code": cell}))
                 return
 
     def _warn(self, failures: list[str]) -> None:
@@ -237,13 +239,13 @@ class Tracer:
                 for b in rows
             )
         text += f"pdb {'on' if self.pdb else 'off'}\n"
-        self._publish(text)
+        self.publish(text)
 
     async def _live_breaks(self) -> list[Breakpoint]:
         """The console's breakpoints still in the book (a frontend's `setBreakpoints` for a
         path replaces the breakpoints of that path, console ones included)."""
         for bp in list(self.breaks.values()):
-            lines = self.proxy.book.arguments_for(bp.path)["breakpoints"]
+            lines = self.session.book.arguments_for(bp.path)["breakpoints"]
             if all(b["line"] != bp.line for b in lines):
                 del self.breaks[bp.number]
         return sorted(self.breaks.values(), key=lambda b: b.number)
@@ -262,7 +264,7 @@ class Tracer:
                 raise MagicError(f"%clear: no breakpoint {numbers[0]} (see %breaks)")
         removed = await self.engine.run(self._clear(numbers))
         text = "".join(f"Deleted breakpoint {b.number} at {b.label}\n" for b in removed)
-        self._publish(text or "no breakpoints\n")
+        self.publish(text or "no breakpoints\n")
 
     async def _clear(self, numbers: list[int]) -> list[Breakpoint]:
         removed, paths = [], set()
@@ -272,11 +274,11 @@ class Tracer:
                 continue
             removed.append(bp)
             try:
-                paths.add(self.proxy.book.remove(bp.vid))
+                paths.add(self.session.book.remove(bp.vid))
             except LookupError:
                 pass
         for path in paths:
-            await self.proxy.push_breakpoints(path)
+            await self.session.push_breakpoints(path)
         return removed
 
     async def magic_pdb(self, words: list[str], rest: str) -> None:
@@ -285,15 +287,15 @@ class Tracer:
         self.pdb = _ON_OFF[words[0]] if words else not self.pdb
         failures = await self.engine.run(self._set_pdb(self.pdb))
         state = "on: an uncaught exception stops where it is raised" if self.pdb else "off"
-        self._publish(f"pdb {state}\n")
+        self.publish(f"pdb {state}\n")
         self._warn(failures)
 
     async def _set_pdb(self, on: bool) -> list[str]:
-        failures = await self.proxy.start_for_console() if on else []
-        filters = [f for f in self.proxy.book.exception_filters if f != "userUnhandled"]
+        failures = await self.session.start_for_console() if on else []
+        filters = [f for f in self.session.book.exception_filters if f != "userUnhandled"]
         if on:
             filters.append("userUnhandled")
-        await self.proxy.handle(self._request("setExceptionBreakpoints", {"filters": filters}))
+        await self.session.handle(self._request("setExceptionBreakpoints", {"filters": filters}))
         return failures
 
     async def magic_trace(self, words: list[str], rest: str) -> None:
@@ -306,61 +308,56 @@ class Tracer:
             path = os.path.abspath(words[1])
             with open(path, "w", encoding="utf-8") as f:
                 f.write(trace.to_json())
-            self._publish(f"trace saved to {path}\n")
+            self.publish(f"trace saved to {path}\n")
             return
         text = trace.to_text(color=self._color(self.kernel._render_parent))
-        self._publish(text if text.endswith("\n") else text + "\n")
+        self.publish(text if text.endswith("\n") else text + "\n")
 
-    def take_step_prefix(self, code: str) -> str:
-        """Kernel hook: strip a ``%step`` prefix and arm a stop at the code's first line."""
-        rest = split_step_prefix(code)
-        if rest is None:
-            return code
-        if not rest.strip():
-            raise MagicError("usage: %step CODE (run CODE, stopped at its first line)")
+    def arm_step(self) -> None:
+        """`%step`: the next cell stops at its first line."""
         self._step_next = True
-        return rest
 
-    # -- renders (kernel loop) ---------------------------------------------------------------
+    # -- renders (engine loop: the engine tells its render watchers) -----------------------
     @property
     def armed(self) -> bool:
         return bool(self.breaks) or self.pdb
 
-    async def supervise(
-        self, request: Any, code: str, ident: Any, parent: dict[str, Any], allow_stdin: bool
-    ) -> Any:
-        """Kernel hook: await the main kernel's reply (``request``), prompting at each stop."""
+    async def render_started(self, origin: Any) -> None:
+        """A cell's render begins: when armed, prompt at each of its stops (on our stdin
+        channel, as the cell's request), until it ends. `origin`: the cell (None: a render
+        that no frontend request made)."""
         step, self._step_next = self._step_next, False
-        if not (self.armed or step) or self.proxy.started:
-            return await request
-        ctx = _Render(ident, parent, allow_stdin, self._color(parent), asyncio.get_running_loop())
-        self._cells_put(code)
+        if origin is None or not (self.armed or step) or self.session.started:
+            return
+        ctx = RenderContext(
+            origin.ident, origin.parent, origin.allow_stdin, self._color(origin.parent)
+        )
+        self._cells_put(origin.code)
         try:
-            failures, ctx.step_bp = await self.engine.run(self._prepare(code, step))
+            failures, ctx.step_bp = await self._prepare(origin.code, step)
         except Exception as exc:  # noqa: BLE001 - the cell still runs, untraced
             failures, ctx.step_bp = [f"the tracer: {exc}"], None
         self._warn(failures)
+        ctx.worker = threading.Thread(target=self._serve_stops, args=(ctx,), daemon=True)
+        ctx.worker.start()
         self._ctx = ctx
-        task = asyncio.ensure_future(request)
-        try:
-            while not task.done():
-                getter = asyncio.ensure_future(ctx.stops.get())
-                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    break
-                session = asyncio.ensure_future(
-                    asyncio.to_thread(self._session, ctx, getter.result())
-                )
-                await asyncio.wait({task, session}, return_when=asyncio.FIRST_COMPLETED)
-                if not session.done():  # the render ended while we prompted (a kernel died)
-                    ctx.cancel.set()
-                    await session
-                session.result()
-            return await task
-        finally:
-            self._ctx = None
-            await self.engine.run(self._finish(ctx))
+
+    async def render_ended(self, origin: Any) -> None:
+        """The render is over: abandon a prompt still open (a kernel died), tidy up."""
+        ctx, self._ctx = self._ctx, None
+        if ctx is None:
+            return
+        ctx.cancel.set()
+        ctx.stops.put(None)
+        assert ctx.worker is not None
+        await asyncio.to_thread(ctx.worker.join)
+        await self._finish(ctx)
+
+    def _serve_stops(self, ctx: RenderContext) -> None:
+        """The render's worker thread: one prompt session per stop, in order."""
+        while (event := ctx.stops.get()) is not None:
+            if not ctx.cancel.is_set():
+                self._session(ctx, event)
 
     def _cells_put(self, code: str) -> None:
         """Remember the cell's source for where/list (the main kernel runs it under its path)."""
@@ -370,30 +367,31 @@ class Tracer:
 
     async def _prepare(self, code: str, step: bool) -> tuple[list[str], tuple[int, str] | None]:
         """On the engine loop: debuggers in every child; for %step a one-shot breakpoint."""
-        failures = await self.proxy.start_for_console()
+        failures = await self.session.start_for_console()
         if not step:
             return failures, None
-        reply = await self.proxy.handle(self._request("dumpCell", {"code": code}))
+        reply = await self.session.handle(self._request("dumpCell", {"code": code}))
         path = reply["body"]["sourcePath"]
-        vid = self.proxy.book.add(path, first_statement_line(code), temporary=True)
-        if not self.proxy.book.is_temporary(vid):  # a permanent one is there already
+        vid = self.session.book.add(path, first_statement_line(code), temporary=True)
+        if not self.session.book.is_temporary(vid):  # a permanent one is there already
             return failures, None
         self._step_vids.add(vid)
-        await self.proxy.push_breakpoints(path)
+        await self.session.push_breakpoints(path)
         return failures, (vid, path)
 
-    async def _finish(self, ctx: _Render) -> None:
+    async def _finish(self, ctx: RenderContext) -> None:
         if ctx.muted:
-            await self.proxy.mute_children(False)
+            await self.session.mute_children(False)
         if ctx.step_bp is not None:
             vid, path = ctx.step_bp
             self._step_vids.discard(vid)
-            if self.proxy.book.is_temporary(vid):
-                self.proxy.book.remove(vid)
-                await self.proxy.push_breakpoints(path)
+            if self.session.book.is_temporary(vid):
+                self.session.book.remove(vid)
+                await self.session.push_breakpoints(path)
 
     def on_interrupt(self) -> bool:
-        """Kernel hook (interrupt_request): True when the tracer handles the interrupt."""
+        """Engine interrupt hook: True when the tracer handles the interrupt (it aborts the
+        render like `quit`: no signal reaches a kernel suspended in its debugger)."""
         ctx = self._ctx
         if ctx is None:
             return False
@@ -420,16 +418,16 @@ class Tracer:
         body = event.get("body") or {}
         hits = [h for h in body.get("hitBreakpointIds") or [] if isinstance(h, int)]
         owned = self._drop_temporaries(hits)
-        if self.proxy.started:
+        if self.session.started:
             return  # the frontend's debugger panel handles this stop
         ctx = self._ctx
         if ctx is None or not self._armed_stop(body, hits, owned):
             # nobody to ask (a stop outside a traced render): run on rather than hang
             asyncio.ensure_future(
-                self.proxy.handle(self._request("continue", {"threadId": VIRTUAL_THREAD_ID}))
+                self.session.handle(self._request("continue", {"threadId": VIRTUAL_THREAD_ID}))
             )
             return
-        ctx.loop.call_soon_threadsafe(ctx.stops.put_nowait, event)
+        ctx.stops.put(event)
 
     def _drop_temporaries(self, hits: list[int]) -> bool:
         """Remove one-shot breakpoints that were hit; True if a hit one is the console's."""
@@ -440,9 +438,9 @@ class Tracer:
             if bp is not None:
                 bp.hits += 1
             owned = owned or bp is not None or vid in self._step_vids
-            if self.proxy.book.is_temporary(vid):
-                path = self.proxy.book.remove(vid)
-                asyncio.ensure_future(self.proxy.push_breakpoints(path))
+            if self.session.book.is_temporary(vid):
+                path = self.session.book.remove(vid)
+                asyncio.ensure_future(self.session.push_breakpoints(path))
                 if bp is not None:
                     del self.breaks[bp.number]
                     self._deleted.append(bp)
@@ -459,7 +457,7 @@ class Tracer:
         return True
 
     # -- the prompt (worker thread) --------------------------------------------------------------
-    def _dap(self, command: str, arguments: Json) -> Json:
+    def dap(self, command: str, arguments: Json) -> Json:
         """One request to the shared debug proxy, from this worker thread."""
         request = {
             "type": "request",
@@ -468,14 +466,14 @@ class Tracer:
             "arguments": arguments,
         }
         try:
-            reply = self.engine.submit(self.proxy.handle(request)).result(timeout=_DAP_TIMEOUT)
+            reply = self.engine.submit(self.session.handle(request)).result(timeout=_DAP_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - the engine loop is gone or stuck
             raise DapError(f"{command} failed: {type(exc).__name__}: {exc}") from None
         if not reply.get("success"):
             raise DapError(reply.get("message") or f"{command} failed")
         return reply.get("body") or {}
 
-    def _ask(self, ctx: _Render, prompt: str) -> str:
+    def _ask(self, ctx: RenderContext, prompt: str) -> str:
         """`input_request` on our stdin channel as the console's request (like the kernel's
         `_input_request`, but abandoned when `ctx.cancel` is set)."""
         kernel = self.kernel
@@ -503,9 +501,9 @@ class Tracer:
                 return value
         raise _Cancelled
 
-    def _session(self, ctx: _Render, event: Json) -> None:
+    def _session(self, ctx: RenderContext, event: Json) -> None:
         """Handle one stop: show where, then run commands until one resumes the render."""
-        out = _Output(self, ctx)
+        out = Output(self, ctx)
         try:
             self._stopped(ctx, event, out)
         except Exception as exc:  # noqa: BLE001 - never leave the render stopped for good
@@ -514,9 +512,9 @@ class Tracer:
         finally:
             out.flush()
 
-    def _stopped(self, ctx: _Render, event: Json, out: _Output) -> None:
+    def _stopped(self, ctx: RenderContext, event: Json, out: Output) -> None:
         body = event.get("body") or {}
-        if not self.proxy.stop.stopped:
+        if not self.session.stop.stopped:
             return  # resumed meanwhile (the kernel died, or a frontend took over)
         exception = body.get("reason") == "exception"
         quiet = exception and ctx.postmortem and exception_summary(body).startswith("RemoteError")
@@ -524,10 +522,10 @@ class Tracer:
             self._resume(out, "continue", quiet=True)  # aborting, or an error shown already
             return
         try:
-            view = _StopView(self, self._load_frames())
+            view = StopView(self, self._load_frames())
         except DapError as exc:
             out.error(f"cannot read the stack: {error_text(str(exc))}")
-            view = _StopView(self, [])
+            view = StopView(self, [])
         if self._still_returning(ctx, body, view.frames, out):
             self._resume(out, "next", quiet=True)
             return
@@ -585,7 +583,7 @@ class Tracer:
             except CommandError as exc:
                 out.error(str(exc))
 
-    def _return_across(self, ctx: _Render, frames: list[Frame]) -> bool:
+    def _return_across(self, ctx: RenderContext, frames: list[Frame]) -> bool:
         """`return` from a function whose caller runs in another kernel: debugpy's stepOut
         would just run on (every frame above it is plumbing), so step line by line until
         the stop is in the caller (a step off a callee's return stops at the call)."""
@@ -594,7 +592,9 @@ class Tracer:
         ctx.returning = _Returning(frames[0].kernel, len(frames))
         return True
 
-    def _still_returning(self, ctx: _Render, body: Json, frames: list[Frame], out: _Output) -> bool:
+    def _still_returning(
+        self, ctx: RenderContext, body: Json, frames: list[Frame], out: Output
+    ) -> bool:
         """During a cross-kernel `return`: True to step on silently."""
         ret, ctx.returning = ctx.returning, None
         if ret is None or body.get("reason") != "step" or not frames:
@@ -609,15 +609,15 @@ class Tracer:
         return True
 
     def _load_frames(self) -> list[Frame]:
-        body = self._dap("stackTrace", {"threadId": VIRTUAL_THREAD_ID})
+        body = self.dap("stackTrace", {"threadId": VIRTUAL_THREAD_ID})
         frames = frames_from_stack(body.get("stackFrames", []))
         for frame in frames:
-            lines = self._source_lines(frame.path)
+            lines = self.source_lines(frame.path)
             if 0 < frame.line <= len(lines):
                 frame.source = lines[frame.line - 1]
         return frames
 
-    def _source_lines(self, path: str) -> list[str]:
+    def source_lines(self, path: str) -> list[str]:
         """Source of a frame's file: cells run here, function definitions, else the proxy's
         `source` request (dumped cells, files)."""
         if not path:
@@ -629,15 +629,15 @@ class Tracer:
                 return source.splitlines()
         try:
             return str(
-                self._dap("source", {"source": {"path": path}}).get("content", "")
+                self.dap("source", {"source": {"path": path}}).get("content", "")
             ).splitlines()
         except DapError:
             return []
 
-    def _resume(self, out: _Output, command: str, quiet: bool = False) -> bool:
+    def _resume(self, out: Output, command: str, quiet: bool = False) -> bool:
         self._resumed.clear()
         try:
-            self._dap(command, {"threadId": VIRTUAL_THREAD_ID})
+            self.dap(command, {"threadId": VIRTUAL_THREAD_ID})
         except DapError as exc:
             if not quiet:
                 out.error(error_text(str(exc)))
@@ -645,7 +645,7 @@ class Tracer:
             return False
         return True
 
-    def _quit(self, out: _Output, ctx: _Render) -> None:
+    def _quit(self, out: Output, ctx: RenderContext) -> None:
         """Abort the render, without signalling kernels that run under a debugger when
         possible (a KeyboardInterrupt inside pydevd's tracer can break it):
 
@@ -659,10 +659,10 @@ class Tracer:
         ctx.aborting = True
         out.line("aborting the render")
         out.flush()
-        owner = self.proxy.stop.owner
+        owner = self.session.stop.owner
         if not ctx.muted:
             ctx.muted = True
-            self.engine.submit(self.proxy.mute_children(True)).result(timeout=_DAP_TIMEOUT)
+            self.engine.submit(self.session.mute_children(True)).result(timeout=_DAP_TIMEOUT)
         main = self.engine.main
         if owner is not None and (main is None or owner != main.instance_id):
             self.engine.submit(self._abort_call(owner)).result(timeout=_DAP_TIMEOUT)
@@ -698,175 +698,3 @@ class Tracer:
 
 
 _ON_OFF = {"on": True, "1": True, "true": True, "off": False, "0": False, "false": False}
-
-
-class _Output:
-    """Buffered stdout of one stop, flushed before each prompt."""
-
-    def __init__(self, tracer: Tracer, ctx: _Render) -> None:
-        self.tracer, self.ctx = tracer, ctx
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.parts.append(text)
-
-    def line(self, text: str) -> None:
-        self.parts.append(text + "\n")
-
-    def error(self, text: str) -> None:
-        self.line(paint(f"*** {text}", RED, self.ctx.color))
-
-    def flush(self) -> None:
-        if self.parts:
-            text, self.parts = "".join(self.parts), []
-            self.tracer._publish(text, self.ctx.parent)
-
-
-class _StopView:
-    """The frames of one stop and the selected one; runs the non-resuming commands."""
-
-    def __init__(self, tracer: Tracer, frames: list[Frame]) -> None:
-        self.tracer = tracer
-        self.frames = frames
-        self.current = 0
-
-    @property
-    def frame(self) -> Frame:
-        if not self.frames:
-            raise CommandError("no frames (the stack could not be read)")
-        return self.frames[self.current]
-
-    def run(self, command: Command, out: _Output) -> None:
-        getattr(self, f"do_{command.name}")(command, out)
-
-    def _select(self, index: int, out: _Output) -> None:
-        if not self.frames:
-            raise CommandError("no frames")
-        if index < 0:
-            raise CommandError("newest frame")
-        if index >= len(self.frames):
-            raise CommandError("oldest frame")
-        self.current = index
-        out.write(format_header(self.frame, self.tracer.cell_dir, out.ctx.color))
-
-    def do_help(self, command: Command, out: _Output) -> None:
-        out.write(HELP)
-
-    def do_where(self, command: Command, out: _Output) -> None:
-        out.write(format_where(self.frames, self.current, out.ctx.color))
-
-    def do_up(self, command: Command, out: _Output) -> None:
-        if self.current >= len(self.frames) - 1:
-            raise CommandError("oldest frame")
-        self._select(min(self.current + command.numbers[0], len(self.frames) - 1), out)
-
-    def do_down(self, command: Command, out: _Output) -> None:
-        if self.current <= 0:
-            raise CommandError("newest frame")
-        self._select(max(self.current - command.numbers[0], 0), out)
-
-    def do_frame(self, command: Command, out: _Output) -> None:
-        if command.numbers[0] >= len(self.frames):
-            raise CommandError(f"no frame #{command.numbers[0]} (see where)")
-        self._select(command.numbers[0], out)
-
-    def do_list(self, command: Command, out: _Output) -> None:
-        frame = self.frame
-        lines = self.tracer._source_lines(frame.path)
-        if not lines:
-            raise CommandError(f"no source for {frame.path or frame.function}")
-        if len(command.numbers) == 2:
-            first, last = command.numbers
-        else:
-            center = command.numbers[0] if command.numbers else frame.line
-            first, last = center - LIST_CONTEXT, center + LIST_CONTEXT
-        book = self.tracer.proxy.book.arguments_for(frame.path)
-        breaks = {bp["line"] for bp in book.get("breakpoints", [])}
-        out.write(format_listing(lines, first, last, frame.line, breaks, out.ctx.color))
-
-    def _evaluate(self, expression: str) -> str:
-        body = self.tracer._dap(
-            "evaluate", {"expression": expression, "frameId": self.frame.id, "context": "repl"}
-        )
-        return str(body.get("result", ""))
-
-    def do_p(self, command: Command, out: _Output) -> None:
-        out.line(self._evaluate(command.arg))
-
-    def do_pp(self, command: Command, out: _Output) -> None:
-        result = self._evaluate(f"__import__('pprint').pformat(({command.arg}), width=79)")
-        try:
-            text = ast.literal_eval(result)
-        except (ValueError, SyntaxError):
-            text = result
-        out.line(str(text))
-
-    def _locals(self) -> list[Json]:
-        scopes = self.tracer._dap("scopes", {"frameId": self.frame.id}).get("scopes", [])
-        if not scopes:
-            return []
-        ref = scopes[0]["variablesReference"]
-        variables = self.tracer._dap("variables", {"variablesReference": ref}).get("variables", [])
-        return [
-            v
-            for v in variables
-            if not (v.get("presentationHint") or {}).get("kind") == "virtual"
-            and not str(v.get("name", "")).endswith(" variables")
-        ]
-
-    def do_locals(self, command: Command, out: _Output) -> None:
-        variables = self._locals()
-        if not variables:
-            out.line("(no local variables)")
-        for v in variables:
-            out.line(f"{v['name']} = {v.get('value', '')}")
-
-    def do_args(self, command: Command, out: _Output) -> None:
-        frame = self.frame
-        source = "\n".join(self.tracer._source_lines(frame.path))
-        names = argument_names(source, frame.function, frame.line)
-        if not names:
-            out.line("(no arguments)")
-            return
-        values = {v["name"]: v.get("value", "") for v in self._locals()}
-        for name in names:
-            out.line(f"{name} = {values.get(name, '<unknown>')}")
-
-
-# --------------------------------------------------------------------------- magics
-
-
-@line_magic("break")
-async def break_magic(kernel: Any, words: list[str], rest: str) -> None:
-    """`%break FUNC[:LINE]` / `%break PATH:LINE`: stop there (console prompt)."""
-    await kernel.tracer.magic_break(words, rest, temporary=False)
-
-
-@line_magic("tbreak")
-async def tbreak_magic(kernel: Any, words: list[str], rest: str) -> None:
-    """`%tbreak ...`: like %break, removed after its first hit."""
-    await kernel.tracer.magic_break(words, rest, temporary=True)
-
-
-@line_magic("breaks")
-async def breaks_magic(kernel: Any, words: list[str], rest: str) -> None:
-    """`%breaks`: the console's breakpoints, numbered."""
-    await kernel.tracer.magic_breaks()
-
-
-@line_magic("clear")
-async def clear_magic(kernel: Any, words: list[str], rest: str) -> None:
-    """`%clear [N|all]`: remove breakpoint N (or all of them)."""
-    await kernel.tracer.magic_clear(words, rest)
-
-
-@line_magic("pdb")
-async def pdb_magic(kernel: Any, words: list[str], rest: str) -> None:
-    """`%pdb [on|off]`: stop where an exception is raised, in any kernel of the render."""
-    await kernel.tracer.magic_pdb(words, rest)
-
-
-@line_magic("trace")
-async def trace_magic(kernel: Any, words: list[str], rest: str) -> None:
-    """`%trace [--json PATH]`: the merged trace of the last failed render."""
-    await kernel.tracer.magic_trace(words, rest)

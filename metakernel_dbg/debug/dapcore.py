@@ -24,11 +24,9 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipykernel.compiler import murmur2_x86
+from .cellpath import HASH_SEED, TMP_FILE_SUFFIX, murmur2_x86
 
 VIRTUAL_THREAD_ID = 1
-HASH_SEED = 0xC70F6907  # 3339675911, ipykernel.compiler.get_tmp_hash_seed()
-TMP_FILE_SUFFIX = ".py"
 MAX_REQUEST_BYTES = 1 << 20
 ID_LIMIT = 2**31  # DAP object references live in the open interval (0, 2**31)
 
@@ -119,7 +117,7 @@ _PLUMBING_RE = re.compile(
     r"|^<frozen [^>]*>$"
     r"|(?:^|[/\\])runpy\.py$"
 )
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def is_plumbing(path: str | None) -> bool:
@@ -557,7 +555,7 @@ def cell_path(prefix: str, code: str) -> str:
     """The path JupyterLab and every child compute for a cell: prefix + murmur2 + ``.py``."""
     if not prefix.endswith(("/", os.sep)):
         raise ValueError(f"tmpFilePrefix must end with a path separator, got {prefix!r}")
-    return f"{prefix}{murmur2_x86(code, HASH_SEED)}{TMP_FILE_SUFFIX}"
+    return f"{prefix}{murmur2_x86(code)}{TMP_FILE_SUFFIX}"
 
 
 def debug_info_body(

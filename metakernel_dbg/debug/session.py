@@ -1,32 +1,32 @@
-"""The debug proxy: the I/O shell around `dapcore` that makes many kernels one debuggee.
+"""The debug session: the I/O shell around `dapcore` that makes many kernels one debuggee.
 
-Every `debug_request` of the frontend lands in `handle()` (on the engine loop). Requests
-about the stopped kernel go to that child's own debugger (ipykernel + debugpy, over its
-control channel) with ids translated; requests about callers blocked in `call()` are
+ONE session per meta-kernel; it has two clients side by side: the frontend (every
+`debug_request`, from JupyterLab's debugger panel) and the console tracer (console/), each
+sending DAP requests to `handle()` (on the engine loop) and listening to its events.
+Requests about the stopped kernel go to that child's own debugger through its debug
+backend (backend.py) with ids translated; requests about callers blocked in `call()` are
 answered through the call plane; the rest (debugInfo, dumpCell, source, breakpoints) the
-proxy answers itself. Child debug events come back through `on_child_event`.
+session answers itself. Child debug events come back through `on_child_event`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 from collections.abc import Callable
 from typing import Any
 
 from . import dapcore
-from .dapcore import IdMap, Level, StaleId, StopState
-from .functions import cell_path
+from .backend import DebugBackend, load_backend
+from .cellpath import cell_path
+from .dapcore import IdMap, StaleId, StopState
 
 Json = dict[str, Any]
-_CHILD_TIMEOUT = 30.0
-_RESET_TIMEOUT = 5.0  # an idle child runs the reset at once; a serving one cannot
-_FORGET_DEBUGPY_PORT = "get_ipython().kernel.debugger.debugpy_client.debugpy_port = -1"
+_INSPECT_TIMEOUT = 30.0
 
 
-class DebugProxy:
-    """State of the frontend's debug session over all child kernels."""
+class DebugSession:
+    """The one debug session over all child kernels (see the module docstring)."""
 
     def __init__(self, engine: Any, emit: Callable[[Json], None]) -> None:
         self.engine = engine
@@ -38,17 +38,16 @@ class DebugProxy:
         #: the FRONTEND's debug session is on (initialize .. disconnect): debugInfo.isStarted,
         #: and the only case in which debug_events are published
         self.started = False
-        # -- hooks for the console tracer (console.py) ------------------------------------
+        # -- the second client: the console tracer (console/) ----------------------------
         #: debuggers run in the children on behalf of the console, without a frontend
         self.console_debugging = False
         #: called on the engine loop with every translated event (stopped, continued, ...),
         #: whether or not a frontend debugger is started
         self.stop_listeners: list[Callable[[Json], None]] = []
+        #: per child: its debug backend, and the task that started its debugger
+        self.backends: dict[str, DebugBackend] = {}
         self.debugging: dict[str, asyncio.Task[None]] = {}
         self.sources: dict[str, str] = {}
-        #: per child: DAP id of the thread that runs user code (cells, served calls)
-        self.main_threads: dict[str, int] = {}
-        self._seq = itertools.count(1)
         engine.instance_hooks.append(self._on_new_instance)
         engine.death_hooks.append(self._on_death)
 
@@ -119,14 +118,14 @@ class DebugProxy:
         if owner not in [i.instance_id for i in chain]:
             chain = [self._instance(owner)]
         stopped = chain[-1] if chain[-1].instance_id == owner else self._instance(owner)
-        child = await self._child(stopped, "stackTrace", {"threadId": self.stop.child_thread_id})
-        levels = [self._level(stopped, child.get("stackFrames", []), True)]
+        levels = [await self._backend(stopped).stopped_level(self.stop.child_thread_id)]
         callers = [i for i in chain if i is not stopped]
         stacks = await asyncio.gather(
             *(self._inspect(i, {"op": "stack"}) for i in callers), return_exceptions=True
         )
         for inst, frames in zip(reversed(callers), reversed(stacks), strict=True):
-            levels.append(self._level(inst, [] if isinstance(frames, BaseException) else frames))
+            caller = [] if isinstance(frames, BaseException) else frames
+            levels.append(self._backend(inst).level(caller))
         frames = dapcore.merge_stack(levels, self.ids)
         return {"stackFrames": frames, "totalFrames": len(frames)}
 
@@ -187,9 +186,8 @@ class DebugProxy:
         if self.stop.stopped or self.engine.router.render is None:
             return {}  # already stopped, or nothing runs: nothing to pause
         chain = await self._chain()
-        inst = chain[-1]
-        thread = self.main_threads.get(inst.instance_id, 1)
-        return await self._child(inst, "pause", {"threadId": thread})
+        await self._backend(chain[-1]).pause()
+        return {}
 
     async def _source(self, args: Json) -> Json:
         path = (args.get("source") or {}).get("path", "")
@@ -238,7 +236,8 @@ class DebugProxy:
     async def _disconnect(self, args: Json) -> Json:
         for event in self.stop.resume():
             self._emit(event)
-        await self._broadcast("disconnect", {"restart": False, "terminateDebuggee": False})
+        debugged = [self.backends[i] for i in self.debugging if i in self.backends]
+        await asyncio.gather(*(b.stop() for b in debugged), return_exceptions=True)
         self.debugging.clear()
         self.started = False
         return {}
@@ -249,7 +248,7 @@ class DebugProxy:
         the frontend is told, and nothing waits on the dead kernel any more."""
         owner = inst.instance_id
         self.debugging.pop(owner, None)
-        self.main_threads.pop(owner, None)
+        self.backends.pop(owner, None)
         events = self.stop.resume() if self.stop.owner == owner else []
         events.append(
             self.stop.event(
@@ -261,40 +260,25 @@ class DebugProxy:
 
     async def _on_new_instance(self, inst: Any) -> None:
         """A kernel started while the debugger is on gets it before running user code."""
-        inst.child.on_debug_event = self.on_child_event
-        if self.started or self.console_debugging:  # console_debugging: console.py hook
+        self._backend(inst)
+        if self.started or self.console_debugging:
             await self._debug(inst)
+
+    def _backend(self, inst: Any) -> DebugBackend:
+        """The child's debug backend (made on first use; its debugger starts in `_debug`)."""
+        backend = self.backends.get(inst.instance_id)
+        if backend is None:
+            backend = load_backend(inst.runtime.debug_backend)(inst, self.on_child_event)
+            self.backends[inst.instance_id] = backend
+        return backend
 
     def _debug(self, inst: Any) -> asyncio.Task[None]:
         """Start the debugger in a child once (initialize, attach, breakpoints, filters)."""
-        inst.child.on_debug_event = self.on_child_event
         task = self.debugging.get(inst.instance_id)
         if task is None or (task.done() and (task.cancelled() or task.exception())):
-            task = asyncio.ensure_future(self._start_debugger(inst))
+            task = asyncio.ensure_future(self._backend(inst).start(self.book))
             self.debugging[inst.instance_id] = task
         return task
-
-    async def _start_debugger(self, inst: Any) -> None:
-        initialize = dapcore.jupyterlab_initialize("python")
-        try:
-            await self._child(inst, "initialize", initialize)
-        except RuntimeError:
-            # ipykernel picks debugpy's port by binding a random one and releasing it; any
-            # process can take it before debugpy listens there. Forget the port, once.
-            await asyncio.wait_for(self.engine.run_in(inst, _FORGET_DEBUGPY_PORT), _RESET_TIMEOUT)
-            await self._child(inst, "initialize", initialize)
-        await self._child(inst, "attach", {})
-        threads = (await self._child(inst, "threads", {})).get("threads", [])
-        self.main_threads[inst.instance_id] = next(
-            (t["id"] for t in threads if t.get("name") == "MainThread"), 1
-        )
-        for arguments in self.book.replay():
-            body = await self._child(inst, "setBreakpoints", arguments)
-            self.book.record_child_reply(inst.instance_id, arguments, body)
-        if self.book.exception_filters:
-            await self._child(
-                inst, "setExceptionBreakpoints", {"filters": self.book.exception_filters}
-            )
 
     async def _broadcast(self, command: str, arguments: Json) -> None:
         async def one(inst: Any) -> None:
@@ -308,26 +292,10 @@ class DebugProxy:
 
     async def _child(self, inst: Any, command: str, arguments: Json) -> Json:
         """A DAP request to one child's own debugger; its body, or raise with its message."""
-        request = {
-            "type": "request",
-            "seq": next(self._seq),
-            "command": command,
-            "arguments": arguments,
-        }
-        reply = await asyncio.wait_for(
-            inst.child.request("debug_request", request, channel="control"), _CHILD_TIMEOUT
-        )
-        content = reply["content"]
-        if content.get("success") is False:
-            raise RuntimeError(content.get("message") or f"{inst.child.label} refused {command}")
-        return content.get("body", {})
+        return await self._backend(inst).request(command, arguments)
 
-    def on_child_event(self, child: Any, event: Json) -> None:
-        main_thread = self.main_threads.get(child.instance_id)
-        body = event.get("body") or {}
-        if event.get("event") == "stopped" and body.get("threadId") not in (None, main_thread):
-            return  # a `pause` suspends every thread; only the one running user code counts
-        for out in dapcore.translate_child_event(child.instance_id, event, self.stop):
+    def on_child_event(self, inst: Any, event: Json) -> None:
+        for out in dapcore.translate_child_event(inst.instance_id, event, self.stop):
             self._emit(out)
 
     def _emit(self, event: Json) -> None:
@@ -381,17 +349,7 @@ class DebugProxy:
         router = self.engine.router
         outer = router.call_soon(lambda: router.inspect(inst.instance_id, request))
         inner = await asyncio.wrap_future(outer)
-        return await asyncio.wait_for(asyncio.wrap_future(inner), _CHILD_TIMEOUT)
-
-    def _level(self, inst: Any, frames: list[Json], stopped: bool = False) -> Level:
-        return Level(
-            inst.instance_id,
-            inst.function or "<module>",
-            inst.child.spec,
-            inst.child.pid or 0,
-            frames,
-            stopped,
-        )
+        return await asyncio.wait_for(asyncio.wrap_future(inner), _INSPECT_TIMEOUT)
 
     def _instance(self, owner: Any) -> Any:
         for inst in self.engine.all_instances():

@@ -22,21 +22,24 @@ from typing import Any, Protocol
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-from .callplane import DEFAULT_MAX_MESSAGE, decode, encode
-from .children import ChildKernel
-from .errors import (
+from ..callplane.router import Limits, Render, Router
+from ..callplane.wire import DEFAULT_MAX_MESSAGE, decode, encode
+from ..errors import (
     CallArgumentError,
     KernelDiedError,
     KernelStartError,
     MetaKernelError,
     from_reply,
 )
-from .forkserver import ForkServer, is_forkable, kernel_python
+from ..launch.children import ChildKernel
+from ..launch.forkserver import ForkServer, is_forkable, kernel_python
+from ..launch.pool import KernelPool
+from ..runtimes import registry
+from ..runtimes.base import Bootstrap, ChildRuntime
+from ..trace import Trace
 from .functions import FunctionDef
-from .pool import KernelPool
-from .router import Limits, Render, Router
-from .runtime import SERVE_CODE
-from .trace import Trace
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass
@@ -70,11 +73,23 @@ class Frontend(Protocol):
     def publish(self, msg_type: str, content: dict[str, Any]) -> None: ...
 
 
+class RenderWatcher(Protocol):
+    """Told when a top-level render begins and ends (on the engine loop). `origin` is what
+    the front that started it passed (the kernel: the cell's request), or None."""
+
+    async def render_started(self, origin: Any) -> None: ...
+    async def render_ended(self, origin: Any) -> None: ...
+
+
 class Instance:
     """One child kernel hosting one function (or the main kernel)."""
 
-    def __init__(self, child: ChildKernel, function: str | None, definition: Any) -> None:
+    def __init__(
+        self, child: ChildKernel, runtime: ChildRuntime, function: str | None, definition: Any
+    ) -> None:
         self.child = child
+        #: the language runtime inside the child (see runtimes/base.py)
+        self.runtime = runtime
         self.instance_id = child.instance_id
         self.function = function
         self.definition = definition
@@ -125,6 +140,9 @@ class Engine:
         self.instance_hooks: list[Callable[[Instance], Coroutine[Any, Any, None]]] = []
         #: called (on the engine loop) when a child dies, with the message describing how
         self.death_hooks: list[Callable[[Instance, str], None]] = []
+        self.render_watchers: list[RenderWatcher] = []
+        #: asked first on an interrupt; one returning True has handled it (no signal sent)
+        self.interrupt_hooks: list[Callable[[], bool]] = []
 
     # -- thread plumbing ----------------------------------------------------------------
     def start(self) -> Future:
@@ -291,17 +309,20 @@ class Engine:
         """Start and bootstrap a child kernel (role "main" or "function"; none defined)."""
         instance_id = f"{label}-{next(self._ids)}"
         child = await self._start_child(instance_id, spec, function)
-        instance = Instance(child, function, None)
+        runtime = registry.for_kernelspec(spec)
+        instance = Instance(child, runtime, function, None)
         child.on_stray_iopub = self._relay_stray_output
         hello = self.router.add_instance(instance)
-        key = self.router.key_for(instance_id).hex()
+        settings = Bootstrap(
+            self.router.transport.endpoint(instance_id),
+            instance_id,
+            self.router.key_for(instance_id),
+            role,
+            self.cell_dir,
+            self.config.max_message,
+        )
         try:
-            await self.run_in(
-                instance,
-                "import metakernel_dbg.runtime as _mkdbg_rt\n"
-                f"_mkdbg_rt.bootstrap({self.router.address!r}, {instance_id!r}, "
-                f"{key!r}, {role!r}, {self.cell_dir!r}, {self.config.max_message})",
-            )
+            await self.run_in(instance, runtime.bootstrap_code(settings))
             await asyncio.wait_for(asyncio.wrap_future(hello), self.config.start_timeout)
         except BaseException:
             await asyncio.shield(self._discard(instance))
@@ -356,7 +377,7 @@ class Engine:
         env = dict(os.environ)
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
         env["MKDBG_META_PID"] = str(os.getpid())  # childsite: die with the meta-kernel
-        childsite = os.path.join(os.path.dirname(os.path.abspath(__file__)), "childsite")
+        childsite = os.path.join(_PACKAGE_DIR, "launch", "childsite")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (childsite, env.get("PYTHONPATH")) if p)
         return env
 
@@ -369,9 +390,8 @@ class Engine:
             )
 
     async def define_in(self, instance: Instance, fdef: FunctionDef) -> None:
-        await self.run_in(
-            instance, f"_mkdbg_rt.define({fdef.name!r}, {fdef.source!r}, {fdef.filename!r})"
-        )
+        code = instance.runtime.define_code(fdef.name, fdef.source, fdef.filename)
+        await self.run_in(instance, code)
         instance.definition = fdef
 
     async def define(self, fdef: FunctionDef) -> Instance:
@@ -438,7 +458,7 @@ class Engine:
             msg_id = instance.child.send(
                 "execute_request",
                 {
-                    "code": SERVE_CODE,
+                    "code": instance.runtime.serve_code,
                     "silent": True,
                     "store_history": False,
                     "allow_stdin": False,
@@ -454,15 +474,21 @@ class Engine:
         self.frontend.publish("stream", {"name": name, "text": text})
 
     # -- renders ------------------------------------------------------------------------
-    async def begin_render(self, root_function: str, kernel: dict[str, Any]) -> None:
+    async def begin_render(
+        self, root_function: str, kernel: dict[str, Any], origin: Any = None
+    ) -> None:
         await asyncio.wrap_future(
             self.router.call_soon(
                 lambda: self.router.begin_render({"function": root_function, "kernel": kernel})
             )
         )
+        for watcher in self.render_watchers:
+            await watcher.render_started(origin)
 
-    async def end_render(self) -> Render | None:
+    async def end_render(self, origin: Any = None) -> Render | None:
         """Close the render: stop serve loops so function kernels are idle again."""
+        for watcher in self.render_watchers:
+            await watcher.render_ended(origin)
         render = await asyncio.wrap_future(self.router.call_soon(self.router.end_render))
         if render is not None:
             waits = [
@@ -522,7 +548,10 @@ class Engine:
         return trace
 
     async def interrupt(self) -> None:
-        """Interrupt every kernel on the live stack (the main kernel included)."""
+        """Interrupt every kernel on the live stack (the main kernel included), unless an
+        interrupt hook handles it."""
+        if any(hook() for hook in self.interrupt_hooks):
+            return
         levels = await asyncio.wrap_future(self.router.call_soon(self.router.stack_levels))
         targets = [lvl.callee for lvl in levels if lvl.callee is not None]
         if self.main is not None:

@@ -15,17 +15,19 @@ import atexit
 import sys
 import threading
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, Integer, Unicode
 
-from . import __version__
+from .. import __version__
+from ..console import magics as _console_magics  # noqa: F401 - registers %break, %step ...
+from ..console.tracer import Tracer
+from ..debug.session import DebugSession
+from ..engine.engine import Engine, EngineConfig
+from ..errors import MetaKernelError
 from .coalesce import StreamCoalescer
-from .console import Tracer  # also registers the tracer's magics (%break, %pdb, ...)
-from .debugproxy import DebugProxy
-from .engine import Engine, EngineConfig
-from .errors import MetaKernelError
 from .magics import MagicError, run_magic
 
 _RELAYED_SHELL = (
@@ -35,6 +37,17 @@ _RELAYED_SHELL = (
     "history_request",
     "comm_info_request",
 )
+
+
+@dataclass(frozen=True)
+class CellOrigin:
+    """The frontend request a render comes from (render watchers, e.g. the console tracer,
+    prompt on its stdin channel as that request)."""
+
+    code: str
+    parent: dict[str, Any]
+    ident: Any
+    allow_stdin: bool
 
 
 class MetaKernel(Kernel):
@@ -103,9 +116,10 @@ class MetaKernel(Kernel):
                 fork=self.fork_server,
             ),
         )
-        self.debug_proxy = DebugProxy(self.engine, self._publish_debug_event)
-        #: the console tracer (console.py): pdb-like prompts on stdin when a render stops
-        self.tracer = Tracer(self)
+        #: the one debug session; its two clients: the frontend (do_debug_request) and
+        #: the console tracer (pdb-like prompts on stdin when a render stops)
+        self.debug_session = DebugSession(self.engine, self._publish_debug_event)
+        self.tracer = Tracer(self, self.debug_session)
         self.engine.start()
         atexit.register(self.engine.close)
 
@@ -118,7 +132,7 @@ class MetaKernel(Kernel):
 
     async def do_debug_request(self, msg: Any) -> dict[str, Any]:
         """Every debug request is answered, on the engine loop, by the debug proxy."""
-        return await self.engine.run(self.debug_proxy.handle(msg))
+        return await self.engine.run(self.debug_session.handle(msg))
 
     # -- output to the frontend (any thread) ----------------------------------------------
     def publish(
@@ -181,8 +195,6 @@ class MetaKernel(Kernel):
     ) -> dict[str, Any]:
         self._render_parent = self.get_parent("shell")
         try:
-            # console tracer hook: `%step CODE` runs CODE stopped at its first line
-            code = self.tracer.take_step_prefix(code)
             handled = await run_magic(self, code)
         except MagicError as exc:
             return self._error_reply(exc.ename, str(exc), exc.traceback_lines)
@@ -190,7 +202,9 @@ class MetaKernel(Kernel):
             return self._error_reply(
                 type(exc).__name__, str(exc), traceback.format_exception_only(exc)
             )
-        if handled is not None:
+        if isinstance(handled, str):
+            code = handled  # a prefix magic (`%step CODE`) prepared for running CODE
+        elif handled is not None:
             return {
                 "status": "ok",
                 "execution_count": self.execution_count,
@@ -228,22 +242,18 @@ class MetaKernel(Kernel):
                 target=self._answer_input, args=(main, msg, ident, parent), daemon=True
             ).start()
 
-        await engine.run(engine.begin_render("<module>", main.kernel_info()))
+        origin = CellOrigin(code, parent, ident, allow_stdin and not silent)
+        await engine.run(engine.begin_render("<module>", main.kernel_info(), origin))
         try:
-            request = engine.run(
+            reply = await engine.run(
                 main.child.request(
                     "execute_request", content, on_iopub=self._relay_output, on_stdin=on_stdin
                 )
             )
-            # console tracer hook: while the main kernel runs the cell, the tracer prompts
-            # on our stdin channel (as this request) whenever the render stops
-            reply = await self.tracer.supervise(
-                request, code, ident, parent, allow_stdin and not silent
-            )
         except MetaKernelError as exc:  # the main kernel died mid-cell; a new one starts
             return self._error_reply(type(exc).__name__, str(exc), [f"{exc}"])
         finally:
-            await engine.run(engine.end_render())
+            await engine.run(engine.end_render(origin))
             self.flush_output()
         result = dict(reply["content"])
         result["execution_count"] = self.execution_count
@@ -297,10 +307,7 @@ class MetaKernel(Kernel):
         """Interrupt every kernel on the live call stack, leaving each usable."""
         content: dict[str, Any] = {"status": "ok"}
         try:
-            # console tracer hook: an interrupt while the tracer prompts aborts the render
-            # like `quit` (no signal reaches a kernel suspended in its debugger)
-            if not self.tracer.on_interrupt():
-                await self.engine.run(self.engine.interrupt())
+            await self.engine.run(self.engine.interrupt())
         except Exception as exc:  # noqa: BLE001
             content = {
                 "status": "error",

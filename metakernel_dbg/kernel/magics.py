@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .functions import DefinitionError, load_directory, parse_function_cell
+from ..engine.functions import DefinitionError, load_directory, parse_function_cell
 
 
 class MagicError(Exception):
@@ -25,7 +25,11 @@ class MagicError(Exception):
 
 
 Magic = Callable[[Any, list[str], str], Awaitable[None]]
+#: `%NAME CODE`: prepares for CODE and returns the code to run in the main kernel
+PrefixMagic = Callable[[Any, str], Awaitable[str]]
 LINE_MAGICS: dict[str, Magic] = {}
+#: by name: (the cell's CODE after `%NAME`, or None if the cell does not start so; the magic)
+PREFIX_MAGICS: dict[str, tuple[Callable[[str], str | None], PrefixMagic]] = {}
 
 
 def line_magic(name: str) -> Callable[[Magic], Magic]:
@@ -36,11 +40,26 @@ def line_magic(name: str) -> Callable[[Magic], Magic]:
     return register
 
 
-async def run_magic(kernel: Any, code: str) -> bool | None:
-    """Handle `code` if it is a meta-kernel magic; None means: run it in the main kernel."""
+def prefix_magic(
+    name: str, split: Callable[[str], str | None]
+) -> Callable[[PrefixMagic], PrefixMagic]:
+    def register(fn: PrefixMagic) -> PrefixMagic:
+        PREFIX_MAGICS[name] = (split, fn)
+        return fn
+
+    return register
+
+
+async def run_magic(kernel: Any, code: str) -> bool | str | None:
+    """Handle `code` if it is a meta-kernel magic. None: run it in the main kernel as it is;
+    a str: run that code instead (a prefix magic); True: handled."""
     if code.startswith("%%function"):
         await define_function(kernel, code)
         return True
+    for split, prefix in PREFIX_MAGICS.values():
+        rest = split(code)
+        if rest is not None:
+            return await prefix(kernel, rest)
     first, _, rest = code.strip().partition("\n")
     if not first.startswith("%") or first.startswith("%%"):
         return None

@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import NoSuchKernel
 
-from .errors import KernelStartError
+from ..errors import KernelStartError
 
 IopubHandler = Callable[[dict[str, Any]], None]
 _IDLE_AFTER_REPLY = 2.0  # seconds a relayed request's IOPub idle may trail its reply

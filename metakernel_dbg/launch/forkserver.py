@@ -9,7 +9,7 @@ kernel per request, so a start costs the kernel's initialisation only.
 ``metadata.kernel_provisioner`` with ``config.server`` set to a running server's socket.
 The meta-kernel's engine starts a server per Python and applies it to ipykernel specs.
 
-Run as ``python -m metakernel_dbg.forkserver SOCKET``: prints ``ready`` once it listens.
+Run as ``python -m metakernel_dbg.launch.forkserver SOCKET``: prints ``ready`` once it listens.
 The server and every kernel it forks die with the process that started the server.
 """
 
@@ -38,7 +38,7 @@ _PRELOAD = (
     "IPython.extensions.storemagic",
     "sqlite3",
     "tornado.platform.asyncio",
-    "metakernel_dbg.runtime",
+    "metakernel_dbg.runtimes.python.runtime",
 )
 _REQUEST_MAX = 1 << 20
 

@@ -19,12 +19,6 @@ import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = [
-    "KernelInfo", "Frame", "ErrorInfo", "ExitInfo", "Span", "StackEntry", "Trace",
-    "new_trace_id", "new_span_id", "cap_text", "cap_json", "truncated", "safe_repr",
-    "capture_error", "load_schema",
-]  # fmt: skip
-
 MAX_LOCALS = 30
 _WIDTH = 60
 _CYAN, _RED, _BOLD, _RESET = "\x1b[36m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
@@ -228,7 +222,7 @@ def load_schema() -> dict:
     """The JSON Schema (draft 2020-12) describing :meth:`Trace.to_dict` output."""
     from importlib import resources
 
-    text = resources.files(__package__ or "metakernel_dbg").joinpath("trace_schema.json")
+    text = resources.files("metakernel_dbg.trace").joinpath("schema.json")
     return json.loads(text.read_text(encoding="utf-8"))
 
 
@@ -292,7 +286,7 @@ class Trace:
     # ------------------------------------------------------------------ serialisation
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict, plus a derived ``stack`` (see trace_schema.json)."""
+        """Plain JSON-able dict, plus a derived ``stack`` (see schema.json)."""
         stack = [
             {
                 "span_id": e.span_id,

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
+from ...debug.cellpath import cell_path
+
 # pydevd command ids (pydevd_comm_constants), stable across debugpy 1.x
 _CMD_STEP_INTO = 107
 _CMD_STEP_OVER = 108
@@ -50,20 +52,17 @@ def install(cell_dir: str, package_dir: str, serve_code: str) -> list[str]:
         ipykernel.compiler.get_tmp_directory = cell_directory
         ipykernel.debugger.get_tmp_directory = cell_directory
     os.makedirs(cell_dir, exist_ok=True)
-    serve_cell = os.path.join(cell_dir, f"{_murmur2(serve_code)}.py")
+    serve_cell = cell_path(cell_dir, serve_code)
     debugger = getattr(_kernel(), "debugger", None)
     if debugger is not None:
         hidden = [
-            os.path.join(package_dir, n) for n in os.listdir(package_dir) if n.endswith(".py")
+            os.path.join(folder, n)
+            for folder, _dirs, files in os.walk(package_dir)
+            for n in files
+            if n.endswith(".py")
         ]
         debugger.kernel_modules.extend([*hidden, serve_cell])
     return [serve_cell]
-
-
-def _murmur2(code: str) -> int:
-    from ipykernel.compiler import murmur2_x86
-
-    return murmur2_x86(code, 0xC70F6907)
 
 
 def _kernel() -> Any:

@@ -17,7 +17,6 @@ import itertools
 import linecache
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -27,28 +26,31 @@ from typing import Any
 
 import zmq
 
-from . import debughooks
-from .callplane import (
+import metakernel_dbg
+
+from ...callplane.local import KIND as LOCAL
+from ...callplane.local import LocalChildSide
+from ...callplane.transport import ChildSide, Endpoint, Line
+from ...callplane.wire import (
     ARGS_PREVIEW,
     PAYLOAD,
     Channel,
-    StreamReader,
     decode,
     encode,
     link_keys,
-    write_message,
 )
-from .errors import CallArgumentError, RemoteError, from_reply
-from .trace import capture_error, new_span_id, safe_repr
+from ...errors import CallArgumentError, RemoteError, from_reply
+from ...trace import capture_error, new_span_id, safe_repr
+from . import PythonRuntime, debughooks
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(metakernel_dbg.__file__))
 _WAIT_SLICE_MS = 50
 _OUT_FLUSH_BYTES = 8192
 _HIDDEN_GLOBALS = {"In", "Out", "exit", "quit", "get_ipython", "call", "open"}
 
 _runtime: _Runtime | None = None
-#: the cell a function kernel runs during a render; hidden from debuggers like our modules
-SERVE_CODE = "_mkdbg_rt.serve()"
+#: the child side of each transport, by the endpoint's kind
+_CHILD_SIDES: dict[str, type[ChildSide]] = {LOCAL: LocalChildSide}
 _HIDDEN_FILES: set[str] = set()
 
 
@@ -109,41 +111,38 @@ class _Link:
     """A direct line from this kernel (the caller) to one callee instance.
 
     The router grants it after routing a call there once; later calls go straight to the
-    callee's own Unix socket, one hop each way, and the router only gets notices.
+    callee's own listener, one hop each way, and the router only gets notices.
     OSError if the callee is gone.
     """
 
-    __slots__ = ("instance_id", "sock", "fd", "reader", "channel", "poller")
+    __slots__ = ("instance_id", "line", "fd", "channel", "poller")
 
-    def __init__(self, me: str, router: zmq.Socket, grant: dict[str, Any], limit: int) -> None:
+    def __init__(self, me: str, side: ChildSide, router: zmq.Socket, grant: dict, limit: int):
         self.instance_id = str(grant["to"])
         call_key, back_key = (bytes.fromhex(k) for k in grant["keys"])
         self.channel = Channel(call_key, recv_key=back_key)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.line = side.dial(str(grant["addr"]), limit)
         try:
-            self.sock.connect(str(grant["addr"]))
-            write_message(self.sock, [me.encode()])  # who we are: the callee derives our keys
+            self.line.send([me.encode()])  # who we are: the callee derives our keys
         except OSError:
-            self.sock.close()
+            self.line.close()
             raise
-        self.fd = self.sock.fileno()
-        self.reader = StreamReader(self.sock, limit)
+        self.fd = self.line.fileno()
         self.poller = zmq.Poller()
         self.poller.register(self.fd, zmq.POLLIN)
         self.poller.register(router, zmq.POLLIN)
 
     def close(self) -> None:
-        self.sock.close()
+        self.line.close()
 
 
 class _Caller:
     """The callee's end of one direct line."""
 
-    __slots__ = ("sock", "reader", "channel")
+    __slots__ = ("line", "channel")
 
-    def __init__(self, sock: socket.socket, limit: int) -> None:
-        self.sock = sock
-        self.reader = StreamReader(sock, limit)
+    def __init__(self, line: Line) -> None:
+        self.line = line
         self.channel: Channel | None = None  # known once the caller said who it is
 
 
@@ -151,23 +150,17 @@ class _Runtime:
     """One child's end of the call plane."""
 
     def __init__(
-        self, address: str, instance_id: str, key: bytes, role: str, max_message: int
+        self, endpoint: Endpoint, instance_id: str, key: bytes, role: str, max_message: int
     ) -> None:
         self.instance_id = instance_id
         self.key = key
         self.max_message = max_message
         self.role = role
-        ctx = zmq.Context.instance()
-        self.sock = ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.IDENTITY, instance_id.encode())
-        self.sock.connect(address)
+        self.side = _CHILD_SIDES[endpoint["kind"]](endpoint)
+        self.sock = self.side.connect_router(zmq.Context.instance(), instance_id.encode())
         self.channel = Channel(key)
-        # direct calls arrive on a Unix socket of our own, next to the router's (0700 dir)
-        direct_address = os.path.join(os.path.dirname(address[len("ipc://") :]), f"d-{instance_id}")
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(direct_address)
-        self.listener.listen()
+        # direct calls arrive on a listener of our own
+        self.listener, direct_address = self.side.listen(instance_id)
         self.callers: dict[int, _Caller] = {}  # by file descriptor
         self.poller = zmq.Poller()
         self.poller.register(self.sock, zmq.POLLIN)
@@ -291,7 +284,7 @@ class _Runtime:
             "dep": [self.instance_id, self.channel.next_number],
         }
         try:
-            write_message(link.sock, link.channel.pack(msg))
+            link.line.send(link.channel.pack(msg))
         except OSError:  # the callee is gone: the router will pick another instance
             self._drop_grant(name, link.instance_id)
             return None
@@ -317,7 +310,7 @@ class _Runtime:
         if instance_id not in self.links:
             try:
                 self.links[instance_id] = _Link(
-                    self.instance_id, self.sock, grant, self.max_message
+                    self.instance_id, self.side, self.sock, grant, self.max_message
                 )
             except OSError:
                 return  # the instance is already gone: keep calling through the router
@@ -347,10 +340,10 @@ class _Runtime:
                 if not events:
                     debughooks.check_pause(self.waiting_frames[0])
                     continue
-                while link is not None and (link.fd in events or link.reader.buffered):
+                while link is not None and (link.fd in events or link.line.buffered):
                     events.pop(link.fd, None)
                     try:
-                        msg = link.channel.unpack(link.reader.read())
+                        msg = link.channel.unpack(link.line.recv())
                     except (EOFError, OSError, ValueError):  # the callee died: the router says so
                         poller, link = self.poller, None
                         break
@@ -407,20 +400,20 @@ class _Runtime:
             self.grants.clear()  # grants hold for one render
 
     def _accept(self) -> None:
-        sock, _ = self.listener.accept()
-        self.callers[sock.fileno()] = _Caller(sock, self.max_message)
-        self.serve_poller.register(sock.fileno(), zmq.POLLIN)
+        line = self.side.accept(self.listener, self.max_message)
+        self.callers[line.fileno()] = _Caller(line)
+        self.serve_poller.register(line.fileno(), zmq.POLLIN)
 
     def _drop_caller(self, caller: _Caller) -> None:
-        self.serve_poller.unregister(caller.sock.fileno())
-        del self.callers[caller.sock.fileno()]
-        caller.sock.close()
+        self.serve_poller.unregister(caller.line.fileno())
+        del self.callers[caller.line.fileno()]
+        caller.line.close()
 
     def _serve_direct(self, caller: _Caller) -> None:
         """Calls that came straight from a caller holding a link to this kernel."""
         while True:
             try:
-                frames = caller.reader.read()
+                frames = caller.line.recv()
             except (EOFError, OSError, ValueError):
                 self._drop_caller(caller)
                 return
@@ -431,7 +424,7 @@ class _Runtime:
                 msg = caller.channel.unpack(frames)  # forged or replayed: None, dropped
                 if msg is not None and msg.get("k") == "call":
                     self._run_direct(caller, msg)
-            if not caller.reader.buffered:
+            if not caller.line.buffered:
                 return
 
     def _run_direct(self, caller: _Caller, msg: dict[str, Any]) -> None:
@@ -443,7 +436,7 @@ class _Runtime:
             return
         reply["dep"] = [self.instance_id, self.channel.next_number]
         try:
-            write_message(caller.sock, caller.channel.pack(reply))
+            caller.line.send(caller.channel.pack(reply))
         except OSError:  # the caller is gone (interrupted and abandoned us)
             self._drop_caller(caller)
         self.send({"k": "returned", "id": msg["id"]})
@@ -577,14 +570,15 @@ def inspect_frames(frames: list[FrameType], msg: dict[str, Any]) -> Any:
 
 # -- entry points used by the meta-kernel (sent as silent execute_requests) ---------------
 def bootstrap(
-    address: str, instance_id: str, key_hex: str, role: str, cell_dir: str, max_message: int
+    endpoint: Endpoint, instance_id: str, key_hex: str, role: str, cell_dir: str, max_message: int
 ) -> dict:
     """Connect this kernel to the router; make cells and functions use the shared cell paths."""
     global _runtime
-    _runtime = _Runtime(address, instance_id, bytes.fromhex(key_hex), role, max_message)
+    _runtime = _Runtime(endpoint, instance_id, bytes.fromhex(key_hex), role, max_message)
     threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
     builtins.call = call  # type: ignore[attr-defined]
-    _HIDDEN_FILES.update(debughooks.install(cell_dir, _PACKAGE_DIR, SERVE_CODE))
+    # the serve cell is hidden from debuggers like our modules
+    _HIDDEN_FILES.update(debughooks.install(cell_dir, _PACKAGE_DIR, PythonRuntime.serve_code))
     if role == "main":
         _install_error_display()
     return {"pid": os.getpid(), "python": sys.version.split()[0]}

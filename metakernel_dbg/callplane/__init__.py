@@ -1,0 +1,1 @@
+"""The call plane: the router, the signed wire format, causal ordering, transports."""

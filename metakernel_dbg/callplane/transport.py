@@ -1,0 +1,90 @@
+"""The transport seam of the call plane: how kernels reach the router and each other.
+
+The wire format (`wire.py`) says what a message is; a transport says where it travels. Two
+kinds of connection exist:
+
+- every child kernel holds one ZMQ DEALER connected to the router's ROUTER socket;
+- a kernel granted a *link* opens a direct line to the callee's own listener and sends
+  it calls straight away (one hop each way).
+
+A transport has a meta side, `Transport`, owned by the router, and a child side,
+`ChildSide`, used by a child runtime. They meet in the *endpoint*: a JSON object the
+meta side writes for each child (sent over the kernel's own authenticated connection at
+bootstrap) and the child side reads. Its `kind` names the transport, so a runtime in any
+language picks the matching child side.
+
+Lifecycle, in the manner of jupyter_client's provisioners:
+
+1. `Transport.bind(sock)`: the router's socket is secured and bound (once per router);
+2. `Transport.endpoint(instance_id)`: for every child, before its bootstrap;
+3. in the child: `ChildSide.connect_router`, then `listen` (its own direct-line
+   listener, whose address goes to the router in the hello) and, per link granted,
+   `dial(address)`;
+4. `Transport.close()`: the router is gone; files and keys it made are removed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+
+Endpoint = dict[str, Any]
+
+
+class Line(Protocol):
+    """One direct line between two kernels: whole messages (one or two frames) each way."""
+
+    @property
+    def buffered(self) -> bool:
+        """A message may already wait in the line's buffer (a poll would not report it)."""
+
+    def fileno(self) -> int: ...
+
+    def send(self, frames: list[bytes]) -> None:
+        """Send one message; OSError if the peer is gone."""
+
+    def recv(self) -> list[bytes]:
+        """The next message (blocks until it is whole); EOFError when the peer closed it."""
+
+    def close(self) -> None: ...
+
+
+class Transport(ABC):
+    """The meta side: where the router listens and what children are told about it."""
+
+    kind: str
+
+    @abstractmethod
+    def bind(self, sock: Any) -> str:
+        """Secure and bind the router's ROUTER socket; returns the bound address."""
+
+    @abstractmethod
+    def endpoint(self, instance_id: str) -> Endpoint:
+        """What child `instance_id` needs to connect (JSON; includes `"kind"`)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what `bind` made."""
+
+
+class ChildSide(ABC):
+    """The child side: a runtime's router connection and its direct lines."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    @abstractmethod
+    def connect_router(self, ctx: Any, identity: bytes) -> Any:
+        """A ZMQ DEALER connected (and secured) to the router."""
+
+    @abstractmethod
+    def listen(self, instance_id: str) -> tuple[Any, str]:
+        """This kernel's direct-line listener and the address callers dial."""
+
+    @abstractmethod
+    def accept(self, listener: Any, max_message: int) -> Line:
+        """The next caller's line (the listener is readable)."""
+
+    @abstractmethod
+    def dial(self, address: str, max_message: int) -> Line:
+        """A line to another kernel's listener; OSError if it is gone."""

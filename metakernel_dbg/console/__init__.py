@@ -1,0 +1,1 @@
+"""The console tracer: pdb-like prompts driving the shared debug session."""

@@ -1,0 +1,1 @@
+"""Functions and renders: the registry, child instances, the render lifecycle."""

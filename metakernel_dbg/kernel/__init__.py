@@ -1,0 +1,1 @@
+"""The Jupyter face: the meta-kernel, its magics, stream relaying and the kernelspec."""

@@ -1,0 +1,1 @@
+"""How child kernels start: jupyter_client children, the warm pool, the fork server."""

@@ -1,0 +1,1 @@
+"""Code that runs inside child kernels, one folder per language, behind `ChildRuntime`."""
