@@ -17,8 +17,11 @@ class MetaKernelError(Exception):
 class RemoteError(MetaKernelError):
     """A called function raised; carries the remote error (type, message, frames).
 
-    `remote_type` is the original exception's type name, `frames` its frames (innermost
-    last), `span_id` the failing call's span, which links the error into the render's trace.
+    A caller catches it by the callee's own exception type as well: what `call()` raises is
+    an instance of a class derived from both RemoteError and that type (see `rebuild`), with
+    the original `args` and message, `__cause__` and `__context__`. `remote_type` is the
+    original type's name, `frames` its frames (innermost last), `span_id` the failing
+    call's span, which links the error into the render's trace.
     """
 
     def __init__(
@@ -29,6 +32,18 @@ class RemoteError(MetaKernelError):
         span_id: str,
         origin: dict[str, Any] | None = None,
     ) -> None:
+        super().__init__()
+        self._remote(function, kernel, error, span_id, origin)
+        self.args = (self.describe(),)
+
+    def _remote(
+        self,
+        function: str,
+        kernel: dict[str, Any],
+        error: dict[str, Any],
+        span_id: str,
+        origin: dict[str, Any] | None,
+    ) -> None:
         self.function = function
         self.kernel = kernel
         self.error = error
@@ -36,7 +51,6 @@ class RemoteError(MetaKernelError):
         #: where the error was first raised (function, kernel, type, message) when it came
         #: through several hops; equal to this hop otherwise.
         self.origin = origin or {"function": function, "kernel": kernel, **error}
-        super().__init__(self._describe())
 
     @property
     def remote_type(self) -> str:
@@ -50,7 +64,8 @@ class RemoteError(MetaKernelError):
     def frames(self) -> list[dict[str, Any]]:
         return list(self.error.get("frames", []))
 
-    def _describe(self) -> str:
+    def describe(self) -> str:
+        """`function [spec pid N] raised Type: message`, for the origin of the error."""
         o = self.origin
         k = o.get("kernel", {})
         where = f"{o.get('function')} [{k.get('spec')} pid {k.get('pid')}]"
@@ -105,13 +120,132 @@ def from_reply(reply: dict[str, Any]) -> MetaKernelError:
     """Build the exception described by a router `error` reply."""
     kind = reply.get("kind", "remote")
     if kind == "remote":
-        return RemoteError(
+        return rebuild(
+            reply.get("error", {}),
             reply.get("function", "?"),
             reply.get("kernel", {}),
-            reply.get("error", {}),
             reply.get("span", ""),
             reply.get("origin"),
         )
     exc = _KINDS.get(kind, MetaKernelError)(reply.get("message", kind))
     exc.span_id = reply.get("span", "")  # type: ignore[attr-defined]
     return exc
+
+
+# -- exceptions across kernels --------------------------------------------------------------
+#: how deep `__cause__` / `__context__` chains are carried
+_CHAIN_DEPTH = 8
+_CLASS = "__mkdbg_class__"  # on a rebuilt class: the original class as data
+
+
+def describe_exception(exc: BaseException, depth: int = 0) -> dict[str, Any]:
+    """What a caller needs to rebuild `exc`: its class (module, qualname and bases), its
+    `args` (None when they cannot travel), and its cause and context, as data."""
+    from .callplane import values
+
+    try:
+        args: Any = values.to_wire(list(exc.args), "args")
+    except CallArgumentError:
+        args = None
+    data: dict[str, Any] = {
+        "class": getattr(type(exc), _CLASS, None) or _class_data(type(exc)),
+        "args": args,
+        "suppress_context": exc.__suppress_context__,
+    }
+    if depth < _CHAIN_DEPTH:
+        for key, linked in (("cause", exc.__cause__), ("context", exc.__context__)):
+            if linked is not None:
+                data[key] = {"type": type(linked).__name__, "message": _message(linked)}
+                data[key].update(describe_exception(linked, depth + 1))
+    return data
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break the report
+        return f"<unprintable {type(exc).__name__}>"
+
+
+def _class_data(cls: type) -> dict[str, Any]:
+    bases = [[b.__module__, b.__qualname__] for b in cls.__mro__[1:] if b is not object]
+    return {"module": cls.__module__, "qualname": cls.__qualname__, "bases": bases}
+
+
+def rebuild(
+    error: dict[str, Any],
+    function: str,
+    kernel: dict[str, Any],
+    span_id: str,
+    origin: dict[str, Any] | None = None,
+) -> RemoteError:
+    """The exception a caller sees: of a class derived from RemoteError and the callee's
+    exception type (the type itself when importable here; else a class of the same name
+    and module derived from its first importable base), with its args, cause and context.
+    A description without a class (an older or foreign runtime) gives a plain RemoteError."""
+    from .callplane import values
+
+    info = error.get("class")
+    if not isinstance(info, dict):
+        return RemoteError(function, kernel, error, span_id, origin)
+    cls = remote_class(info)
+    args = error.get("args")
+    args = tuple(values.decode(values.dumps(args))) if isinstance(args, list) else None
+    args = args if args is not None else (error.get("message", ""),)
+    exc = cls.__new__(cls, *args)
+    try:  # the original class's own initialiser (OSError sets errno from its args)
+        super(RemoteError, exc).__init__(*args)
+    except Exception:  # noqa: BLE001 - one that wants other arguments: args are set below
+        pass
+    exc.args = args
+    exc._remote(function, kernel, error, span_id, origin)
+    for key, attr in (("cause", "__cause__"), ("context", "__context__")):
+        linked = error.get(key)
+        if isinstance(linked, dict):
+            setattr(exc, attr, rebuild(linked, function, kernel, span_id, linked))
+    exc.__suppress_context__ = bool(error.get("suppress_context"))
+    return exc
+
+
+_REMOTE_CLASSES: dict[tuple[str, str], type[RemoteError]] = {}
+
+
+def remote_class(info: dict[str, Any]) -> type[RemoteError]:
+    """The rebuilt class of a remote exception class (one per class: `except` can name it)."""
+    module, qualname = str(info.get("module")), str(info.get("qualname"))
+    key = (module, qualname)
+    cls = _REMOTE_CLASSES.get(key)
+    if cls is None:
+        original = _importable(module, qualname)
+        if original is not None:
+            base, name = original, original.__name__
+        else:
+            bases = [_importable(str(m), str(q)) for m, q in info.get("bases", [])]
+            base = next((b for b in bases if b is not None), Exception)
+            name = qualname.rsplit(".", 1)[-1]
+        namespace = {"__module__": module, "__qualname__": qualname, _CLASS: dict(info)}
+        try:
+            cls = type(name, (RemoteError, base), namespace)
+        except TypeError:  # a base that cannot be combined (layout conflict, final class)
+            cls = type(name, (RemoteError,), namespace)
+        _REMOTE_CLASSES[key] = cls
+    return cls
+
+
+def _importable(module: str, qualname: str) -> type[BaseException] | None:
+    """The exception class `module.qualname` if this process can import it (never __main__:
+    each kernel has its own)."""
+    import importlib
+    import sys
+
+    if module == "__main__" or "<" in qualname:
+        return None
+    try:
+        found: Any = sys.modules.get(module) or importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception:  # noqa: BLE001 - not importable here
+        return None
+    if isinstance(found, type) and issubclass(found, BaseException) and found is not RemoteError:
+        return found
+    return None

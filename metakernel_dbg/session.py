@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from .debug.cellpath import cell_path
 from .engine.engine import Engine, EngineConfig
 from .engine.functions import DefinitionError, FunctionDef, check_source, load_directory
-from .errors import CallArgumentError, MetaKernelError
+from .errors import CallArgumentError, MetaKernelError, RemoteError
 from .launch.children import _HOST
 from .trace import Trace
 
@@ -25,7 +25,7 @@ class RenderError(Exception):
     """A render failed; `.trace` has `to_dict()`, `to_json()` and `to_text()`."""
 
     def __init__(self, trace: Trace, cause: BaseException) -> None:
-        super().__init__(str(cause))
+        super().__init__(cause.describe() if isinstance(cause, RemoteError) else str(cause))
         self.trace = trace
         self.cause = cause
 

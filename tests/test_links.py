@@ -216,7 +216,8 @@ def test_a_forged_call_on_a_direct_line_is_dropped(session: Session, tmp_path: P
     attacker = textwrap.dedent(f"""
         import os, socket, sys
         from metakernel_dbg.callplane.local import write_message
-        from metakernel_dbg.callplane.wire import PAYLOAD, Channel, encode
+        from metakernel_dbg.callplane.values import dumps as encode
+        from metakernel_dbg.callplane.wire import PAYLOAD, Channel
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect({line!r})
         write_message(sock, [{caller_id!r}.encode()])

@@ -125,14 +125,3 @@ class Channel:
             msg[PAYLOAD] = payload
         self._seen = n
         return msg
-
-
-def encode(value: Any) -> bytes:
-    """A payload: JSON bytes (TypeError/ValueError for what JSON cannot carry)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
-
-
-def decode(msg: dict[str, Any], default: Any = None) -> Any:
-    """The value carried by a message's payload, or `default` when it has none."""
-    payload = msg.get(PAYLOAD)
-    return default if payload is None else json.loads(payload)

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
+from ..callplane import values
 from ..callplane.router import Limits, Render, Router
-from ..callplane.wire import DEFAULT_MAX_MESSAGE, decode, encode
+from ..callplane.wire import DEFAULT_MAX_MESSAGE, PAYLOAD
 from ..errors import (
     CallArgumentError,
     KernelDiedError,
@@ -513,12 +514,7 @@ class Engine:
 
     async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """A top-level call made by the engine itself (Session.call, the CLI)."""
-        try:
-            payload = encode([args, kwargs])
-        except (TypeError, ValueError) as exc:
-            raise CallArgumentError(
-                f"call({name!r}): arguments must be JSON values ({exc})"
-            ) from None
+        payload = values.encode_call(args, kwargs, f"call({name!r})")
         if len(payload) > self.config.max_message:
             raise CallArgumentError(
                 f"call({name!r}): arguments of {len(payload)} bytes are over the "
@@ -528,7 +524,7 @@ class Engine:
         self.router.post(lambda: self.router.start_call("", None, name, payload, None, future=fut))
         reply = await asyncio.wrap_future(fut)
         if reply["k"] == "return":
-            return decode(reply)
+            return values.decode(reply[PAYLOAD]) if PAYLOAD in reply else None
         raise from_reply(reply)
 
     async def failure_trace(self, render: Render, exc: BaseException) -> Trace:

@@ -28,18 +28,12 @@ import zmq
 
 import metakernel_dbg
 
+from ...callplane import values
 from ...callplane.local import KIND as LOCAL
 from ...callplane.local import LocalChildSide
 from ...callplane.transport import ChildSide, Endpoint, Line
-from ...callplane.wire import (
-    ARGS_PREVIEW,
-    PAYLOAD,
-    Channel,
-    decode,
-    encode,
-    link_keys,
-)
-from ...errors import CallArgumentError, RemoteError, from_reply
+from ...callplane.wire import ARGS_PREVIEW, PAYLOAD, Channel, link_keys
+from ...errors import CallArgumentError, RemoteError, describe_exception, from_reply
 from ...trace import capture_error, new_span_id, safe_repr
 from . import PythonRuntime, debughooks
 
@@ -197,11 +191,11 @@ class _Runtime:
             return None
         return self.channel.unpack(self.sock.recv_multipart())
 
-    def _check_size(self, payload: bytes) -> None:
+    def _check_size(self, payload: bytes, where: str) -> None:
         if len(payload) > self.max_message:
             raise CallArgumentError(
-                f"message of {len(payload)} bytes is over the call plane's limit of "
-                f"{self.max_message} bytes"
+                f"{where}: a message of {len(payload)} bytes is over the call plane's limit "
+                f"of {self.max_message} bytes"
             )
 
     # -- calling -----------------------------------------------------------------------
@@ -225,11 +219,12 @@ class _Runtime:
         __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
         if not isinstance(name, str):
             raise TypeError(f"call() needs a function name (str), got {type(name).__name__}")
+        where = f"call({name!r})"
         try:
-            payload = encode([args, kwargs])
-            self._check_size(payload)
-        except (CallArgumentError, TypeError, ValueError) as exc:
-            raise CallArgumentError(f"call({name!r}): arguments: {exc}") from None
+            payload = values.encode_call(args, kwargs, where)
+        except CallArgumentError as exc:
+            raise CallArgumentError(str(exc)) from None  # raised here, without our frames
+        self._check_size(payload, where)
         self.flush_output()
         call_site = {"file": site.f_code.co_filename, "line": site.f_lineno}
         entry = debughooks.take_step_into()
@@ -246,8 +241,8 @@ class _Runtime:
         if reply["k"] == "return":
             if reply.get("stop_after_return"):
                 debughooks.stop_at(site)
-            return decode(reply)
-        raise from_reply(reply)
+            return values.decode(reply[PAYLOAD]) if PAYLOAD in reply else None
+        _raise_here(from_reply(reply))
 
     def _call_routed(
         self, name: str, payload: bytes, site: dict[str, Any], entry: bool
@@ -455,9 +450,11 @@ class _Runtime:
             if not callable(fn):
                 raise NameError(f"function {msg['fn']!r} is not defined in this kernel")
             with debughooks.call_boundary(fn, msg.get("entry", False)) as boundary:
-                args, kwargs = decode(msg, ([], {}))
+                args, kwargs = values.decode(msg[PAYLOAD]) if PAYLOAD in msg else ([], {})
                 value = fn(*args, **kwargs)
-            reply = {"k": "return", "id": call_id, PAYLOAD: value}
+            payload = values.encode_value(value, f"{msg['fn']}() returned a bad value: result")
+            self._check_size(payload, f"{msg['fn']}() returned a bad value")
+            reply = {"k": "return", "id": call_id, PAYLOAD: payload}
             if boundary.stepping:
                 reply["stop_after_return"] = True
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
@@ -467,13 +464,6 @@ class _Runtime:
                 stream.flush()
             sys.stdout, sys.stderr = saved
             self.streams = None
-        if PAYLOAD in reply:
-            try:
-                reply[PAYLOAD] = encode(reply[PAYLOAD])
-                self._check_size(reply[PAYLOAD])
-            except (CallArgumentError, TypeError, ValueError) as exc:
-                bad = CallArgumentError(f"{msg['fn']}() returned a bad value: {exc}")
-                reply = self._error_reply(call_id, bad)
         return reply
 
     def _error_reply(self, call_id: Any, exc: BaseException) -> dict[str, Any]:
@@ -518,6 +508,7 @@ def is_user_variable(name: str, value: Any) -> bool:
 def describe_error(exc: BaseException) -> dict[str, Any]:
     """The error as plain data: user frames only, innermost last, user variables only."""
     error = asdict(capture_error(exc, skip=is_plumbing))
+    error.update(describe_exception(exc))
     for frame in error["frames"]:
         if frame["function"] == "<module>":
             names = _user_ns()
@@ -611,6 +602,19 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
     """Call the function NAME in its own kernel; arguments and result are JSON values."""
     __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
     return _require().call(name, args, kwargs, sys._getframe(1))
+
+
+def _raise_here(exc: BaseException) -> None:
+    """Raise a callee's exception at the call site, keeping the context it had there (Python
+    would otherwise chain it to whatever this caller is handling, if anything)."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
+    context = exc.__context__
+    if context is None:
+        raise exc
+    try:
+        raise context
+    except BaseException:
+        raise exc  # noqa: B904 - chained to its own context, as it was in the callee
 
 
 def _require() -> _Runtime:
