@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from .compare import differences
 from .program import Program
@@ -64,26 +63,47 @@ class Pair:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def run(programs: Iterable[Program], log: Callable[[str], None] = print) -> Outcome:
-    outcome = Outcome()
-    pair = Pair()
+class DiffRun:
+    """Programs checked one after another on one pair of kernels; the outcome so far."""
+
+    def __init__(self, log: Callable[[str], None] = print) -> None:
+        self.log = log
+        self.outcome = Outcome()
+        self.pair = Pair()
+
+    def check(self, program: Program) -> None:
+        number = len(self.outcome.matched) + len(self.outcome.mismatched) + 1
+        try:
+            diff = self.pair.run(program)
+        except Exception as exc:  # noqa: BLE001 - a run that broke is a mismatch, reported
+            diff = [f"the run failed: {type(exc).__name__}: {exc}"]
+            self.pair.close()
+            self.pair = Pair()
+        label = f"#{number} {program.name}"
+        if diff:
+            self.outcome.mismatched.append((program, diff))
+            self.log(f"MISMATCH {label}\n{program.text()}\n" + "\n".join(diff))
+        else:
+            self.outcome.matched.append(program.name)
+            self.log(f"match    {label}")
+
+    def close(self) -> None:
+        self.pair.close()
+
+
+def run(programs: Iterable[Program], examples: int = 0, seed: int = 0, log=print) -> Outcome:
+    """Check `programs`, then `examples` generated programs drawn from `seed`."""
+    checker = DiffRun(log)
     try:
         for program in programs:
-            try:
-                diff = pair.run(program)
-            except Exception as exc:  # noqa: BLE001 - a run that broke is a mismatch, reported
-                diff = [f"the run failed: {type(exc).__name__}: {exc}"]
-                pair.close()
-                pair = Pair()
-            if diff:
-                outcome.mismatched.append((program, diff))
-                log(f"MISMATCH {program.name}\n{program.text()}\n" + "\n".join(diff))
-            else:
-                outcome.matched.append(program.name)
-                log(f"match    {program.name}")
+            checker.check(program)
+        if examples:
+            from .generate import each_program
+
+            each_program(examples, seed, checker.check)
     finally:
-        pair.close()
-    return outcome
+        checker.close()
+    return checker.outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,15 +113,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="metakernel-dbg difftest", description=__doc__)
     parser.add_argument("--examples", type=int, default=0, help="generated programs to run")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated programs")
     parser.add_argument("--no-corpus", action="store_true", help="generated programs only")
     ns = parser.parse_args(argv)
-    programs: list[Any] = [] if ns.no_corpus else list(CORPUS)
-    if ns.examples:
-        from .generate import programs as generated
-
-        programs += generated(ns.examples, ns.seed)
-    outcome = run(programs)
+    outcome = run([] if ns.no_corpus else CORPUS, ns.examples, ns.seed)
     total = len(outcome.matched) + len(outcome.mismatched)
     print(f"match rate: {len(outcome.matched)}/{total} = {100 * outcome.rate:.1f} %")
     return 0 if not outcome.mismatched else 1
