@@ -7,6 +7,7 @@ Standard library only: imported inside child kernels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -136,11 +137,15 @@ def from_reply(reply: dict[str, Any]) -> MetaKernelError:
 #: how deep `__cause__` / `__context__` chains are carried
 _CHAIN_DEPTH = 8
 _CLASS = "__mkdbg_class__"  # on a rebuilt class: the original class as data
+_BELOW = "__mkdbg_below__"  # on a rebuilt exception: its frames in the kernels below
 
 
-def describe_exception(exc: BaseException, depth: int = 0) -> dict[str, Any]:
+def describe_exception(
+    exc: BaseException, frames_of: Callable[[BaseException], list[Any]], depth: int = 0
+) -> dict[str, Any]:
     """What a caller needs to rebuild `exc`: its class (module, qualname and bases), its
-    `args` (None when they cannot travel), and its cause and context, as data."""
+    `args` (None when they cannot travel), its cause and context (each with its frames,
+    `frames_of(linked)`), and the frames it went through in the kernels below (`below`)."""
     from .callplane import values
 
     try:
@@ -151,13 +156,22 @@ def describe_exception(exc: BaseException, depth: int = 0) -> dict[str, Any]:
         "class": getattr(type(exc), _CLASS, None) or _class_data(type(exc)),
         "args": args,
         "suppress_context": exc.__suppress_context__,
+        "below": remote_frames(exc),
     }
     if depth < _CHAIN_DEPTH:
         for key, linked in (("cause", exc.__cause__), ("context", exc.__context__)):
             if linked is not None:
                 data[key] = {"type": type(linked).__name__, "message": _message(linked)}
-                data[key].update(describe_exception(linked, depth + 1))
+                data[key]["frames"] = frames_of(linked)
+                data[key].update(describe_exception(linked, frames_of, depth + 1))
     return data
+
+
+def remote_frames(exc: BaseException) -> list[dict[str, Any]]:
+    """The frames a rebuilt exception went through in the kernels below this one, outermost
+    first, one group per kernel: `{"instance", "span", "kernel", "frames"}` (empty for an
+    exception raised here). The debugger shows them as one traceback with this kernel's."""
+    return list(getattr(exc, _BELOW, ()))
 
 
 def _message(exc: BaseException) -> str:
@@ -199,9 +213,13 @@ def rebuild(
         pass
     exc.args = args
     exc._remote(function, kernel, error, span_id, origin)
+    instance = error.get("instance")
+    here = {"instance": instance, "span": span_id, "kernel": kernel, "frames": error.get("frames")}
+    setattr(exc, _BELOW, [here, *error.get("below", [])])
     for key, attr in (("cause", "__cause__"), ("context", "__context__")):
         linked = error.get(key)
         if isinstance(linked, dict):
+            linked = {"instance": instance, **linked}
             setattr(exc, attr, rebuild(linked, function, kernel, span_id, linked))
     exc.__suppress_context__ = bool(error.get("suppress_context"))
     return exc

@@ -20,11 +20,11 @@ from metakernel_dbg.debug.dapcore import (
     Level,
     StaleId,
     StopState,
-    caller_scopes,
     cell_path,
     debug_info_body,
     error_response,
     initialize_body,
+    inspected_scopes,
     is_plumbing,
     merge_stack,
     renumber_child_body,
@@ -353,16 +353,16 @@ def test_merge_stack_rejects_stopped_outer_level():
         merge_stack(lv, IdMap())
 
 
-def test_caller_scopes():
+def test_inspected_scopes():
     ids = IdMap()
-    scopes = caller_scopes(ids, "outer#1", 1)
+    scopes = inspected_scopes(ids, ("caller", "outer#1", 1))
     assert [s["name"] for s in scopes] == ["Locals", "Globals"]
     assert scopes[0]["presentationHint"] == "locals" and "presentationHint" not in scopes[1]
     assert [ids.resolve("variables", s["variablesReference"]) for s in scopes] == [
         ("caller", "outer#1", 1, "locals"),
         ("caller", "outer#1", 1, "globals"),
     ]
-    assert caller_scopes(ids, "outer#1", 1) == scopes  # stable while stopped
+    assert inspected_scopes(ids, ("caller", "outer#1", 1)) == scopes  # stable while stopped
 
 
 # ============================================================================ renumbering

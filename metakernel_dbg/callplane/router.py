@@ -482,8 +482,8 @@ class Router:
         reply = {"k": "return", "id": level.caller_call_id}
         if PAYLOAD in msg:
             reply.update({PAYLOAD: msg[PAYLOAD], "pd": msg["pd"]})
-        if msg.get("stop_after_return"):
-            reply["stop_after_return"] = True
+        if msg.get("step"):  # the callee's pending step, for the caller's debugger
+            reply["step"] = msg["step"]
         grant = self._grant(level)
         if grant is not None:
             reply["grant"] = grant
@@ -555,7 +555,7 @@ class Router:
             return
         error = dict(msg.get("error") or {})
         error["propagated_from"] = msg.get("propagated_from")
-        self._callee_failed(level, {"kind": "remote", "error": error})
+        self._callee_failed(level, {"kind": "remote", "error": error, "step": msg.get("step")})
 
     def _callee_failed(self, level: Level, failure: dict[str, Any]) -> None:
         """Record the failure on the span and hand it to the caller."""
@@ -591,6 +591,8 @@ class Router:
             "span": span["span_id"],
             "origin": span["origin"],
         }
+        if failure.get("step"):
+            reply["step"] = failure["step"]
         self._deliver(level, reply)
 
     def _pop(self, level: Level) -> None:

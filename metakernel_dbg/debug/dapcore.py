@@ -10,7 +10,8 @@ Id keys used by convention (any hashable works with :class:`IdMap`):
 
 - ``("child", owner, child_id)`` -- an id a child debugpy handed out (frame, variables).
 - ``("caller", owner, frame_index)`` -- a frame of a waiting caller (call-plane inspection).
-- ``("caller", owner, frame_index, "locals" | "globals")`` -- a caller scope.
+- ``("failed", owner, span, n)`` -- a frame of a call that failed, kept by its kernel.
+- either of these plus ``"locals" | "globals"`` -- its scope.
 - ``(path, line)`` -- a breakpoint (see :class:`BreakpointBook`).
 """
 
@@ -21,7 +22,7 @@ import json
 import os
 import re
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .cellpath import HASH_SEED, TMP_FILE_SUFFIX, murmur2_x86
@@ -171,29 +172,87 @@ def merge_stack(levels: list[Level], ids: IdMap) -> list[Json]:
             else:
                 path = frame.get("file")
                 key = ("caller", level.owner, index)
-            if is_plumbing(path):
-                continue
-            column = frame.get("column")
-            source: Json = {"sourceReference": 0}
-            if path:
-                source["path"] = path
-            merged.append(
-                {
-                    "id": ids.virtual("frame", key),
-                    "name": f"{frame['name']}{suffix}",
-                    "line": frame["line"],
-                    "column": column if _is_int(column) and column > 0 else 1,
-                    "source": source,
-                }
-            )
+            if not is_plumbing(path):
+                merged.append(_entry(ids, key, f"{frame['name']}{suffix}", frame, path))
     return merged
 
 
-def caller_scopes(ids: IdMap, owner: str, frame_index: int) -> list[Json]:
-    """DAP scopes of a waiting caller's frame, served later through the call plane."""
+def _entry(ids: IdMap, key: tuple[Any, ...], name: str, frame: Json, path: str | None) -> Json:
+    column = frame.get("column")
+    source: Json = {"sourceReference": 0}
+    if path:
+        source["path"] = path
+    return {
+        "id": ids.virtual("frame", key),
+        "name": name,
+        "line": frame["line"],
+        "column": column if _is_int(column) and column > 0 else 1,
+        "source": source,
+    }
+
+
+CHAINED = "[Chained Exc: "
+#: the text of a stop that shows an exception's traceback rather than the current stack
+TRACEBACK_NOTE = "full exception trace is shown"
+
+
+def merge_exception_stack(
+    levels: list[Level], below: Json, shows_traceback: bool, ids: IdMap
+) -> list[Json]:
+    """The merged stack of an exception stop, as debugpy shows it in one process.
+
+    debugpy lists the stopped kernel's frames, then, for each exception the stopped one
+    chains (`[Chained Exc: message] name` frames, outermost first), that exception's
+    traceback. An exception that crossed kernels went through frames of other kernels
+    too; `below` (`runtime.exception_stop`) names them, per kernel: `below` of the
+    exception itself (outermost first) and `chain` (`message`, `below`) of each chained
+    one. A stop that shows the traceback (user-unhandled: its `text` says
+    `TRACEBACK_NOTE`) puts the exception's frames below on top; a stop that shows the
+    current stack (raised) goes on into the waiting callers. Each chained exception's
+    remote frames follow its own.
+    """
+    stopped = levels[0]
+    own = [f for f in stopped.frames if not str(f.get("name", "")).startswith(CHAINED)]
+    chained = [f for f in stopped.frames if str(f.get("name", "")).startswith(CHAINED)]
+    top = _remote_entries(below.get("below", []), "", ids)[::-1] if shows_traceback else []
+    merged = top + merge_stack([replace(stopped, frames=own), *levels[1:]], ids)
+    suffix = f"  [{'main' if len(levels) == 1 else stopped.kernelspec} pid {stopped.pid}]"
+    for link in below.get("chain", []):
+        label = f"{CHAINED}{link.get('message')}] "
+        for frame in chained:
+            if str(frame["name"]).startswith(label):
+                key = ("child", stopped.owner, frame["id"])
+                path = (frame.get("source") or {}).get("path")
+                merged.append(_entry(ids, key, f"{frame['name']}{suffix}", frame, path))
+        merged += _remote_entries(link.get("below", []), label, ids)
+    return merged
+
+
+def _remote_entries(groups: list[Json], label: str, ids: IdMap) -> list[Json]:
+    """Frames of a failed call in another kernel (`errors.remote_frames` groups), by the
+    key `("failed", instance, span, n)` through which they are still inspected."""
+    out = []
+    for group in groups:
+        kernel = group.get("kernel") or {}
+        suffix = f"  [{kernel.get('spec')} pid {kernel.get('pid')}]"
+        for frame in group.get("frames") or []:
+            key = ("failed", group.get("instance"), group.get("span"), frame.get("n"))
+            name = f"{label}{frame.get('function')}{suffix}"
+            out.append(_entry(ids, key, name, frame, frame.get("file")))
+    return out
+
+
+#: frame keys whose scopes the session serves itself, through the call plane: a waiting
+#: caller's frame `("caller", owner, index)`, a failed call's `("failed", owner, span, n)`
+INSPECTED = ("caller", "failed")
+
+
+def inspected_scopes(ids: IdMap, frame: tuple[Any, ...]) -> list[Json]:
+    """DAP scopes of a frame served through the call plane (`INSPECTED`); each scope's
+    variables reference is the frame's key plus the scope's name."""
 
     def ref(scope: str) -> int:
-        return ids.virtual("variables", ("caller", owner, frame_index, scope))
+        return ids.virtual("variables", (*frame, scope))
 
     return [
         {
@@ -251,6 +310,8 @@ class StopState:
     book: BreakpointBook | None = None
     owner: str | None = None
     child_thread_id: int | None = None
+    #: the child's `stopped` body of the current stop (its reason, an exception's text)
+    body: Json = field(default_factory=dict)
     _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
 
     @property
@@ -294,6 +355,7 @@ def translate_child_event(owner: str, event: Json, state: StopState) -> list[Jso
         out = state.resume()
         state.ids.invalidate_stopped_state()
         state.owner, state.child_thread_id = owner, body.get("threadId")
+        state.body = dict(body)
         new_body = {k: v for k, v in body.items() if k != "hitBreakpointIds"}
         new_body.update(threadId=VIRTUAL_THREAD_ID, allThreadsStopped=True)
         if state.book is not None:

@@ -11,18 +11,24 @@ session answers itself. Child debug events come back through `on_child_event`.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
 import os
 from collections.abc import Callable
 from typing import Any
 
-from . import dapcore
+from . import dapcore, stepping
 from .backend import DebugBackend, load_backend
 from .cellpath import cell_path
 from .dapcore import IdMap, StaleId, StopState
 
 Json = dict[str, Any]
 _INSPECT_TIMEOUT = 30.0
+#: evaluated in the stopped thread: the exception stop's frames in other kernels
+_EXCEPTION_STOP = (
+    "__import__('metakernel_dbg.runtimes.python.runtime', fromlist=['_']).exception_stop()"
+)
 
 
 class DebugSession:
@@ -126,24 +132,55 @@ class DebugSession:
         for inst, frames in zip(reversed(callers), reversed(stacks), strict=True):
             caller = [] if isinstance(frames, BaseException) else frames
             levels.append(self._backend(inst).level(caller))
-        frames = dapcore.merge_stack(levels, self.ids)
+        below = await self._exception_below(stopped, levels[0].frames)
+        if below is None:
+            frames = dapcore.merge_stack(levels, self.ids)
+        else:
+            text = str(self.stop.body.get("text", ""))
+            shows_traceback = dapcore.TRACEBACK_NOTE in text
+            frames = dapcore.merge_exception_stack(levels, below, shows_traceback, self.ids)
         return {"stackFrames": frames, "totalFrames": len(frames)}
+
+    async def _exception_below(self, stopped: Any, frames: list[Json]) -> Json | None:
+        """At an exception stop: where the exception (and those it chains) went in the
+        kernels below (`runtime.exception_stop`, evaluated in the stopped thread)."""
+        if self.stop.body.get("reason") != "exception":
+            return None
+        own = [f for f in frames if not str(f.get("name", "")).startswith(dapcore.CHAINED)]
+        current = next((f for f in own if str(f["name"]).endswith("(Current frame)")), None)
+        frame = current or (own[0] if own else None)
+        if frame is None:
+            return None
+        try:
+            body = await self._child(
+                stopped, "evaluate", {"expression": _EXCEPTION_STOP, "frameId": frame["id"]}
+            )
+            return json.loads(ast.literal_eval(body["result"]))
+        except (RuntimeError, KeyError, ValueError, SyntaxError):
+            return None  # not one of our runtimes, or no exception there: pydevd's view
+
+    def _inspection(self, frame: tuple[Any, ...]) -> tuple[Any, Json] | None:
+        """For a frame answered through the call plane: its kernel and request base."""
+        if frame[0] == "caller":
+            return self._instance(frame[1]), {"frame": frame[2]}
+        if frame[0] == "failed":
+            return self._instance(frame[1]), {"failed": frame[2], "frame": frame[3]}
+        return None
 
     async def _scopes(self, args: Json) -> Json:
         key = self.ids.resolve("frame", args["frameId"])
-        if key[0] == "caller":
-            return {"scopes": dapcore.caller_scopes(self.ids, key[1], key[2])}
+        if key[0] in dapcore.INSPECTED:
+            return {"scopes": dapcore.inspected_scopes(self.ids, key)}
         body = await self._child(self._instance(key[1]), "scopes", {"frameId": key[2]})
         return dapcore.renumber_child_body("scopes", body, self.ids, key[1])
 
     async def _variables(self, args: Json) -> Json:
         key = self.ids.resolve("variables", args["variablesReference"])
-        if key[0] == "caller":
-            _, owner, index, scope = key
-            variables = await self._inspect(
-                self._instance(owner), {"op": "variables", "frame": index, "scope": scope}
-            )
-            return {"variables": variables}
+        inspection = self._inspection(key[:-1]) if key[0] in dapcore.INSPECTED else None
+        if inspection is not None:
+            inst, request = inspection
+            request.update(op="variables", scope=key[-1])
+            return {"variables": await self._inspect(inst, request)}
         body = await self._child(
             self._instance(key[1]), "variables", {**args, "variablesReference": key[2]}
         )
@@ -155,12 +192,11 @@ class DebugSession:
             body = await self._child(self._instance(owner), "evaluate", args)
             return dapcore.renumber_child_body("evaluate", body, self.ids, owner)
         key = self.ids.resolve("frame", args["frameId"])
-        if key[0] == "caller":
-            result = await self._inspect(
-                self._instance(key[1]),
-                {"op": "evaluate", "frame": key[2], "expression": args["expression"]},
-            )
-            return {**result, "variablesReference": 0}
+        inspection = self._inspection(key)
+        if inspection is not None:
+            inst, request = inspection
+            request.update(op="evaluate", expression=args["expression"])
+            return {**await self._inspect(inst, request), "variablesReference": 0}
         body = await self._child(self._instance(key[1]), "evaluate", {**args, "frameId": key[2]})
         return dapcore.renumber_child_body("evaluate", body, self.ids, key[1])
 
@@ -207,11 +243,11 @@ class DebugSession:
     async def _richInspectVariables(self, args: Json) -> Json:  # noqa: N802
         if "frameId" in args and self.stop.stopped:
             key = self.ids.resolve("frame", args["frameId"])
-            if key[0] == "caller":
-                result = await self._inspect(
-                    self._instance(key[1]),
-                    {"op": "evaluate", "frame": key[2], "expression": args["variableName"]},
-                )
+            inspection = self._inspection(key)
+            if inspection is not None:
+                inst, request = inspection
+                request.update(op="evaluate", expression=args["variableName"])
+                result = await self._inspect(inst, request)
                 return {"data": {"text/plain": result["result"]}, "metadata": {}}
             return await self._child(
                 self._instance(key[1]), "richInspectVariables", {**args, "frameId": key[2]}
@@ -220,11 +256,11 @@ class DebugSession:
 
     async def _copyToGlobals(self, args: Json) -> Json:  # noqa: N802
         key = self.ids.resolve("frame", args["srcFrameId"])
-        if key[0] == "caller":
+        inspection = self._inspection(key)
+        if inspection is not None:
+            inst, request = inspection
             code = f"globals()[{args['dstVariableName']!r}] = {args['srcVariableName']}"
-            await self._inspect(
-                self._instance(key[1]), {"op": "exec", "frame": key[2], "code": code}
-            )
+            await self._inspect(inst, {**request, "op": "exec", "code": code})
             return {}
         return await self._child(
             self._instance(key[1]), "copyToGlobals", {**args, "srcFrameId": key[2]}
@@ -295,8 +331,25 @@ class DebugSession:
         return await self._backend(inst).request(command, arguments)
 
     def on_child_event(self, inst: Any, event: Json) -> None:
+        if event.get("event") == "stopped":
+            self._tell_waiting_callers(inst.instance_id, stepping.on_stop())
         for out in dapcore.translate_child_event(inst.instance_id, event, self.stop):
             self._emit(out)
+
+    def _tell_waiting_callers(self, owner: str, action: str) -> None:
+        """Every kernel waiting in `call()` on the stopped one drops its pending step
+        (sent through the router before the frontend hears of the stop, so before any step
+        the user takes from it)."""
+        router, main = self.engine.router, self.engine.main
+
+        def send() -> None:
+            waiting = [main] if main is not None else []
+            waiting += [lvl.callee for lvl in router.stack_levels() if lvl.callee is not None]
+            for inst in waiting:
+                if inst.instance_id != owner:
+                    router.inspect(inst.instance_id, {"op": "step", "action": action})
+
+        router.post(send)
 
     def _emit(self, event: Json) -> None:
         """Publish a debug_event, only while a frontend debug session is on (`jupyter console`

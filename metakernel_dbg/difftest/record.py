@@ -1,7 +1,7 @@
 """Run a program on a kernel the way JupyterLab debugs it, and record what a user observes.
 
 Per stop: the `stopped` reason, every frame (function, line from its def), the locals of
-every frame, and an `evaluate` in the top frame; at the end the cell's stdout and error.
+every frame, and an `evaluate` of a local of the top frame; at the end the cell's stdout and error.
 The same recorder drives the reference (a stock ipykernel) and the meta-kernel; only the
 cells differ (program.py) and the frames are named alike (`name  [spec pid N]` -> `name`).
 """
@@ -18,8 +18,14 @@ from ..bench.dapclient import DebugKernel
 from .program import Program, def_line
 
 MAX_STOPS = 25
-#: evaluated in the top frame when it is a function's (a cell's globals differ by design)
-EVALUATE = "sorted(locals())"
+#: run in the reference kernel before its debugger starts: the standard library and the
+#: installed packages are hidden as metakernel_dbg hides them in its kernels (otherwise
+#: stock ipykernel stops hundreds of times in IPython's lazily loaded traceback formatter
+#: under the "raised" filter whenever a cell ends in an error)
+HIDE_LIBRARIES = (
+    "from metakernel_dbg.runtimes.python.debughooks import library_dirs as _dirs\n"
+    "get_ipython().kernel.debugger.kernel_modules.extend(_dirs())\ndel _dirs"
+)
 _TIMEOUT = 60.0
 #: variables that group others (debugpy's "special variables", "function variables")
 _GROUPS = re.compile(r" variables$")
@@ -31,6 +37,8 @@ class Recorder:
     def __init__(self, workdir: str, side: str, kernel_name: str) -> None:
         self.side = side
         self.kernel = DebugKernel(workdir, side, kernel_name)
+        if side == "reference":  # library code is hidden, as metakernel_dbg hides it
+            self.kernel.run(HIDE_LIBRARIES)
         self.kernel.start_debugger()
         self.kernel.request("setExceptionBreakpoints", {"filters": []})
         self._paths: list[str] = []  # paths holding breakpoints, cleared before each program
@@ -41,10 +49,17 @@ class Recorder:
 
     def record(self, program: Program) -> dict[str, Any]:
         """The observations of one run of `program` (JSON-able)."""
+        try:
+            return self._record(program)
+        except Exception as exc:
+            raise RuntimeError(f"{self.side}: {type(exc).__name__}: {exc}") from exc
+
+    def _record(self, program: Program) -> dict[str, Any]:
         k = self.kernel
         for path in self._paths:
             k.request("setBreakpoints", {"source": {"path": path}, "breakpoints": []})
         self._paths = []
+        self._settle()
         meta = self.side == "meta"
         cells = program.meta_cells() if meta else program.reference_cells()
         render = program.meta_render() if meta else program.reference_render()
@@ -82,6 +97,19 @@ class Recorder:
             k.request(command, {"threadId": event["body"].get("threadId", 1)})
         return {"stops": stops, **self._outcome(msg_id)}
 
+    def _settle(self) -> None:
+        """Run an empty cell, continuing any stop: a step left pending at the end of the
+        last program (stock ipykernel keeps one when `next` runs off a cell) stops there,
+        and each program starts from nothing."""
+        k = self.kernel
+        k.request("setExceptionBreakpoints", {"filters": []})
+        self._reply = None
+        msg_id = k.execute("pass")
+        while (event := self._next_stop_or_reply(msg_id)) is not None:
+            k.request("continue", {"threadId": event["body"].get("threadId", 1)})
+        self._outcome(msg_id)
+        k.drain_events()
+
     def _next_stop_or_reply(self, msg_id: str) -> dict[str, Any] | None:
         """The next `stopped` event, or None once the cell has replied (and no stop came)."""
         k = self.kernel
@@ -113,8 +141,11 @@ class Recorder:
         content = self._reply or {}
         out: list[str] = []
         deadline = time.monotonic() + _TIMEOUT
-        while time.monotonic() < deadline:
-            msg = k.iopub.get(timeout=_TIMEOUT)
+        while True:
+            try:
+                msg = k.iopub.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"{self.side}: the cell's output did not end") from None
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind, body = msg["header"]["msg_type"], msg["content"]
@@ -147,11 +178,13 @@ class Recorder:
         stop: dict[str, Any] = {"reason": body.get("reason"), "frames": shown}
         if body.get("reason") == "exception":
             stop["text"] = body.get("text")
-        if shown and shown[0]["function"] != "<module>":
+        if shown and shown[0]["locals"]:
+            name = min(shown[0]["locals"])
+            expression = f"({name}, type({name}).__name__)"
             try:
                 got = k.request(
                     "evaluate",
-                    {"expression": EVALUATE, "frameId": frames[0]["id"], "context": "repl"},
+                    {"expression": expression, "frameId": frames[0]["id"], "context": "repl"},
                 )
                 stop["evaluate"] = got.get("result")
             except RuntimeError as exc:

@@ -11,6 +11,7 @@ kernels (by :func:`capture_error`), so it must stay cheap to import.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import linecache
 import reprlib
@@ -307,12 +308,14 @@ class Trace:
 
     @classmethod
     def from_dict(cls, d: dict) -> Trace:
-        """Inverse of :meth:`to_dict` (the derived ``stack`` is ignored)."""
+        """Inverse of :meth:`to_dict` (the derived ``stack`` is ignored, and so is what the
+        call plane adds to errors for debuggers: a frame's number, the frames below)."""
+        fields = {f.name for f in dataclasses.fields(Frame)}
 
         def error(e: dict | None) -> ErrorInfo | None:
             if e is None:
                 return None
-            frames = [Frame(**f) for f in e.get("frames", [])]
+            frames = [Frame(**{k: v for k, v in f.items() if k in fields}) for f in e["frames"]]
             return ErrorInfo(e["type"], e["message"], frames, e.get("propagated_from"))
 
         spans = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import json
 import linecache
 import os
 import signal
@@ -33,7 +34,13 @@ from ...callplane.local import KIND as LOCAL
 from ...callplane.local import LocalChildSide
 from ...callplane.transport import ChildSide, Endpoint, Line
 from ...callplane.wire import ARGS_PREVIEW, PAYLOAD, Channel, link_keys
-from ...errors import CallArgumentError, RemoteError, describe_exception, from_reply
+from ...errors import (
+    CallArgumentError,
+    RemoteError,
+    describe_exception,
+    from_reply,
+    remote_frames,
+)
 from ...trace import capture_error, new_span_id, safe_repr
 from . import PythonRuntime, debughooks
 
@@ -174,6 +181,8 @@ class _Runtime:
         self.ids = itertools.count(1)
         #: frames of the callers currently blocked in call(), innermost first, for inspection.
         self.waiting_frames: list[FrameType] = []
+        #: by span: the frames of the calls that failed here in this render (FrameKeeper)
+        self.failed: dict[str, list[FrameType]] = {}
         self.streams: tuple[_CallStream, _CallStream] | None = None
 
     # -- messaging ---------------------------------------------------------------------
@@ -238,9 +247,8 @@ class _Runtime:
                 reply = self._call_routed(name, payload, call_site, entry)
         finally:
             self.waiting_frames.remove(site)
+        debughooks.after_call(reply.get("step"), site)
         if reply["k"] == "return":
-            if reply.get("stop_after_return"):
-                debughooks.stop_at(site)
             return values.decode(reply[PAYLOAD]) if PAYLOAD in reply else None
         _raise_here(from_reply(reply))
 
@@ -335,6 +343,14 @@ class _Runtime:
                 if not events:
                     debughooks.check_pause(self.waiting_frames[0])
                     continue
+                if self.sock in events:  # first: the router may say a stop dropped our step
+                    msg = self.channel.unpack(self.sock.recv_multipart())
+                    if msg is not None:
+                        kind = msg.get("k")
+                        if kind in ("return", "error", "redirect") and msg.get("id") == call_id:
+                            return msg
+                        self._on_router_message(kind, msg)
+                    continue
                 while link is not None and (link.fd in events or link.line.buffered):
                     events.pop(link.fd, None)
                     try:
@@ -345,14 +361,6 @@ class _Runtime:
                     if msg is not None and msg.get("id") == call_id:
                         self.dep = msg.get("dep")
                         return msg  # anything else is the late answer of an abandoned call
-                if self.sock in events:
-                    msg = self.channel.unpack(self.sock.recv_multipart())
-                    if msg is None:
-                        continue
-                    kind = msg.get("k")
-                    if kind in ("return", "error", "redirect") and msg.get("id") == call_id:
-                        return msg
-                    self._on_router_message(kind, msg)
         except KeyboardInterrupt:
             self.send({"k": "cancel", "id": call_id})
             raise
@@ -393,6 +401,7 @@ class _Runtime:
                     continue
         finally:
             self.grants.clear()  # grants hold for one render
+            self.failed.clear()
 
     def _accept(self) -> None:
         line = self.side.accept(self.listener, self.max_message)
@@ -445,29 +454,34 @@ class _Runtime:
         self.streams = (_CallStream(self, "stdout", call_id), _CallStream(self, "stderr", call_id))
         sys.stdout, sys.stderr = self.streams
         reply: dict[str, Any]
+        boundary = None
         try:
             fn = _user_ns().get(msg["fn"])
             if not callable(fn):
                 raise NameError(f"function {msg['fn']!r} is not defined in this kernel")
-            with debughooks.call_boundary(fn, msg.get("entry", False)) as boundary:
+            with debughooks.call_boundary(msg.get("entry", False)) as boundary:
                 args, kwargs = values.decode(msg[PAYLOAD]) if PAYLOAD in msg else ([], {})
                 value = fn(*args, **kwargs)
             payload = values.encode_value(value, f"{msg['fn']}() returned a bad value: result")
             self._check_size(payload, f"{msg['fn']}() returned a bad value")
             reply = {"k": "return", "id": call_id, PAYLOAD: payload}
-            if boundary.stepping:
-                reply["stop_after_return"] = True
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
-            reply = self._error_reply(call_id, exc)
+            reply = self._error_reply(call_id, exc, msg.get("span", call_id))
         finally:
             for stream in self.streams:
                 stream.flush()
             sys.stdout, sys.stderr = saved
             self.streams = None
+        if boundary is not None and boundary.step is not None:
+            reply["step"] = boundary.step  # what the caller's debugger does next
         return reply
 
-    def _error_reply(self, call_id: Any, exc: BaseException) -> dict[str, Any]:
-        error = describe_error(exc)
+    def _error_reply(self, call_id: Any, exc: BaseException, span: Any = None) -> dict[str, Any]:
+        keeper = FrameKeeper()
+        error = describe_error(exc, keeper)
+        error["instance"] = self.instance_id
+        if span is not None:  # the failed call's frames stay inspectable for this render
+            self.failed[str(span)] = keeper.frames
         reply: dict[str, Any] = {"k": "error", "id": call_id, "error": error}
         if isinstance(exc, RemoteError):
             error["type"], error["message"] = exc.remote_type, exc.remote_message
@@ -488,8 +502,14 @@ class _Runtime:
         return frames
 
     def _answer_inspect(self, msg: dict[str, Any]) -> None:
+        if msg.get("op") == "step":  # a stop elsewhere in the chain: drop our pending step
+            debughooks.clear_step()
+            self.send({"k": "inspected", "req": msg.get("req"), "ok": True, "result": None})
+            return
         try:
-            result = inspect_frames(self.user_frames(), msg)
+            failed = msg.get("failed")
+            frames = self.failed.get(str(failed), []) if failed else self.user_frames()
+            result = inspect_frames(frames, msg)
             reply = {"k": "inspected", "req": msg.get("req"), "ok": True, "result": result}
         except Exception as exc:  # noqa: BLE001 - reported to the asker, never fatal here
             reply = {"k": "inspected", "req": msg.get("req"), "ok": False, "message": str(exc)}
@@ -505,19 +525,61 @@ def is_user_variable(name: str, value: Any) -> bool:
     )
 
 
-def describe_error(exc: BaseException) -> dict[str, Any]:
+class FrameKeeper:
+    """The user frames of the exceptions a failed call reports, as data (each numbered
+    `n`) and alive, so that a debugger stopped further up can still inspect them."""
+
+    def __init__(self) -> None:
+        self.frames: list[FrameType] = []
+
+    def __call__(self, exc: BaseException) -> list[dict[str, Any]]:
+        info = capture_error(exc, skip=is_plumbing)
+        tb, alive = exc.__traceback__, []
+        while tb is not None:
+            if not is_plumbing(tb.tb_frame.f_code.co_filename):
+                alive.append(tb.tb_frame)
+            tb = tb.tb_next
+        described = []
+        for frame, data in zip(alive, info.frames, strict=True):
+            entry = asdict(data)
+            entry["n"] = len(self.frames)
+            self.frames.append(frame)
+            if entry["function"] == "<module>":
+                names = _user_ns()
+                entry["locals"] = {
+                    k: v
+                    for k, v in entry["locals"].items()
+                    if k in names and is_user_variable(k, names[k])
+                }
+            described.append(entry)
+        return described
+
+
+def describe_error(exc: BaseException, keeper: FrameKeeper | None = None) -> dict[str, Any]:
     """The error as plain data: user frames only, innermost last, user variables only."""
-    error = asdict(capture_error(exc, skip=is_plumbing))
-    error.update(describe_exception(exc))
-    for frame in error["frames"]:
-        if frame["function"] == "<module>":
-            names = _user_ns()
-            frame["locals"] = {
-                k: v
-                for k, v in frame["locals"].items()
-                if k in names and is_user_variable(k, names[k])
-            }
+    keeper = keeper or FrameKeeper()
+    info = capture_error(exc, skip=is_plumbing)
+    error = {"type": info.type, "message": info.message, "frames": keeper(exc)}
+    error.update(describe_exception(exc, keeper))
     return error
+
+
+def exception_stop() -> str:
+    """For a debugger stopped on an exception in this kernel: the frames it and the
+    exceptions it chains (as pydevd follows them: the cause, else the context) went through
+    in the kernels below, as JSON (the merged stack shows them with this kernel's)."""
+    exc = debughooks.stopped_exception()
+    if exc is None:
+        raise LookupError("this thread is not stopped on an exception")
+    chain, seen, current = [], {id(exc)}, exc
+    while True:
+        linked = current.__cause__ if current.__cause__ is not None else current.__context__
+        if linked is None or id(linked) in seen:
+            break
+        seen.add(id(linked))
+        chain.append({"message": str(linked), "below": remote_frames(linked)})
+        current = linked
+    return json.dumps({"below": remote_frames(exc), "chain": chain}, default=str)
 
 
 def inspect_frames(frames: list[FrameType], msg: dict[str, Any]) -> Any:
@@ -569,10 +631,21 @@ def bootstrap(
     threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
     builtins.call = call  # type: ignore[attr-defined]
     # the serve cell is hidden from debuggers like our modules
-    _HIDDEN_FILES.update(debughooks.install(cell_dir, _PACKAGE_DIR, PythonRuntime.serve_code))
+    _HIDDEN_FILES.update(
+        debughooks.install(
+            cell_dir, _PACKAGE_DIR, PythonRuntime.serve_code, _Runtime._run_call.__code__
+        )
+    )
     if role == "main":
         _install_error_display()
+        # a step never outlives its cell (in one kernel pydevd drops it when the cell
+        # returns into IPython); here it would stop in the next cell's machinery
+        builtins.get_ipython().events.register("post_run_cell", _clear_step)
     return {"pid": os.getpid(), "python": sys.version.split()[0]}
+
+
+def _clear_step(_result: Any = None) -> None:
+    debughooks.clear_step()
 
 
 def _die_with_parent(parent: int) -> None:
