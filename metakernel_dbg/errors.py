@@ -115,3 +115,7 @@ def from_reply(reply: dict[str, Any]) -> MetaKernelError:
     exc = _KINDS.get(kind, MetaKernelError)(reply.get("message", kind))
     exc.span_id = reply.get("span", "")  # type: ignore[attr-defined]
     return exc
+
+
+class RenderQueueFullError(MetaKernelError):
+    """Too many renders at once: every render slot is taken and the waiting queue is full."""

@@ -69,17 +69,17 @@ class _Core:
     async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         engine = self.engine
         root = {"spec": "session", "kernel_id": "", "pid": os.getpid(), "host": _HOST}
-        await engine.begin_render("<session>", root)
+        key = await engine.begin_render("<session>", root)
         try:
-            return await engine.call(name, args, kwargs)
+            return await engine.call(key, name, args, kwargs)
         except CallArgumentError:
             raise  # bad arguments to the top-level call: a usage error, nothing ran
         except MetaKernelError as exc:
-            render = await engine.end_render()
+            render = await engine.end_render(key)
             assert render is not None
             raise RenderError(await engine.failure_trace(render, exc), exc) from None
         finally:
-            await engine.end_render()
+            await engine.end_render(key)
 
 
 #: unattended renders must end: timeouts are on by default in sessions (off in the kernel)

@@ -183,7 +183,7 @@ class DebugSession:
         return await self._resume("stepOut")
 
     async def _pause(self, args: Json) -> Json:
-        if self.stop.stopped or self.engine.router.render is None:
+        if self.stop.stopped or not self.engine.router.renders:
             return {}  # already stopped, or nothing runs: nothing to pause
         chain = await self._chain()
         await self._backend(chain[-1]).pause()

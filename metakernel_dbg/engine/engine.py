@@ -2,8 +2,13 @@
 
 It owns an asyncio loop on its own thread, so that the kernel's shell and control threads
 and a plain script can all drive it through `submit()`. It keeps the function registry,
-the child kernel instances of every function (one per concurrent call level), the main
-kernel, and the router that moves calls between them.
+the child kernel instances of every function (one per concurrent call level and render),
+the main kernel, and the router that moves calls between them.
+
+Renders may run at once (`max_renders`); the rest wait in a bounded queue (`max_queued`),
+beyond which a render is refused (`RenderQueueFullError`). An instance serves one render
+at a time: it is *claimed* (`Instance.render_id`) by its first call in a render and given
+back when that render ends, so a kernel busy in one render is never re-entered by another.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ..errors import (
     KernelDiedError,
     KernelStartError,
     MetaKernelError,
+    RenderQueueFullError,
     from_reply,
 )
 from ..launch.children import ChildKernel
@@ -65,6 +71,10 @@ class EngineConfig:
     isolation: str = "shared"
     #: start ipykernel children by forking them from a fork server (see forkserver.py)
     fork: bool = True
+    #: renders that may run at once (each holds its own instances); the rest wait
+    max_renders: int = 4 * max(1, os.cpu_count() or 1)
+    #: renders that may wait for a slot; one more is refused with RenderQueueFullError
+    max_queued: int = 1000
 
 
 class Frontend(Protocol):
@@ -96,7 +106,7 @@ class Instance:
         self.serving = False
         self.busy = False
         self.serve_reply: asyncio.Future[dict[str, Any]] | None = None
-        #: trace id of the render this instance serves ("per-render" isolation)
+        #: key of the render that holds this instance (None: free); set on the router thread
         self.render_id: str | None = None
 
     def kernel_info(self) -> dict[str, Any]:
@@ -127,6 +137,9 @@ class Engine:
         )
         self._ids = itertools.count(1)
         self._start_gate: asyncio.Semaphore | None = None
+        self._render_slots: asyncio.Semaphore | None = None
+        self._queued = 0
+        self._live: set[str] = set()  # keys of the renders begun and not yet ended
         self._spec_argv: dict[str, list[str]] = {}
         self._fork_servers: dict[str, asyncio.Task[ForkServer]] = {}  # by Python executable
         #: warm function kernels (config.pool_size > 0)
@@ -157,6 +170,7 @@ class Engine:
 
     async def _start(self) -> None:
         self._start_gate = asyncio.Semaphore(self.config.start_concurrency)
+        self._render_slots = asyncio.Semaphore(max(1, self.config.max_renders))
         self._monitor = asyncio.create_task(self._watch_children())
         if self.config.pool_size > 0:
             self.pool = KernelPool(
@@ -428,24 +442,25 @@ class Engine:
             self.frontend.publish(msg["header"]["msg_type"], msg["content"])
 
     # -- hooks called by the router (router thread) ---------------------------------------
-    def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None:
-        """Give the router an idle, up-to-date instance; start one if none is free."""
+    def acquire(
+        self, function: str, exclude: set[str], render: str, done: Callable[[Any], None]
+    ) -> None:
+        """Give the router an idle, up-to-date instance that no other render holds, claimed
+        for `render`; start one if none is free."""
         fdef = self.functions.get(function)
-        render = self.router.render.trace_id if self.router.render else None
-        per_render = self.config.isolation == "per-render"
         for inst in self.instances.get(function, []):
             if inst.busy or inst.instance_id in exclude or inst.definition is not fdef:
                 continue
-            if per_render and inst.render_id not in (None, render):
-                continue  # served another render: never reused
-            inst.render_id = render if per_render else None
+            if inst.render_id not in (None, render):
+                continue  # another render holds it (or, "per-render", held it: discarded)
+            inst.render_id = render
             done(inst)
             return
 
         async def start() -> None:
             try:
                 inst: Any = await self.start_instance(fdef, fdef.kernel)  # type: ignore[union-attr]
-                inst.render_id = render if per_render else None
+                inst.render_id, inst.busy = render, True  # no other render may take it
                 self.instances.setdefault(function, []).append(inst)
             except Exception as exc:  # noqa: BLE001 - reported to the caller
                 inst = exc
@@ -475,44 +490,92 @@ class Engine:
 
     # -- renders ------------------------------------------------------------------------
     async def begin_render(
-        self, root_function: str, kernel: dict[str, Any], origin: Any = None
-    ) -> None:
-        await asyncio.wrap_future(
-            self.router.call_soon(
-                lambda: self.router.begin_render({"function": root_function, "kernel": kernel})
+        self,
+        root_function: str,
+        kernel: dict[str, Any],
+        origin: Any = None,
+        caller: Instance | None = None,
+    ) -> str:
+        """Start a render once a slot is free; its key. `caller`: the kernel whose calls
+        belong to it (the main kernel for a cell), None for calls the engine makes."""
+        await self._take_render_slot()
+        render = None
+        try:
+            render = await asyncio.wrap_future(
+                self.router.call_soon(
+                    lambda: self.router.begin_render(
+                        {"function": root_function, "kernel": kernel},
+                        caller.instance_id if caller else "",
+                    )
+                )
             )
-        )
-        for watcher in self.render_watchers:
-            await watcher.render_started(origin)
+            self._live.add(render.key)
+            for watcher in self.render_watchers:
+                await watcher.render_started(origin)
+        except BaseException:
+            if render is not None:
+                self._live.discard(render.key)
+                self.router.post(lambda: self.router.end_render(render.key))
+            self._render_slots.release()  # type: ignore[union-attr]
+            raise
+        return render.key
 
-    async def end_render(self, origin: Any = None) -> Render | None:
-        """Close the render: stop serve loops so function kernels are idle again."""
-        for watcher in self.render_watchers:
-            await watcher.render_ended(origin)
-        render = await asyncio.wrap_future(self.router.call_soon(self.router.end_render))
+    async def _take_render_slot(self) -> None:
+        slots = self._render_slots
+        assert slots is not None
+        if not slots.locked():
+            await slots.acquire()
+            return
+        if self._queued >= self.config.max_queued:
+            raise RenderQueueFullError(
+                f"{self.config.max_renders} renders are running and {self._queued} are "
+                f"waiting (max_queued={self.config.max_queued}): render refused"
+            )
+        self._queued += 1
+        try:
+            await slots.acquire()
+        finally:
+            self._queued -= 1
+
+    async def end_render(self, key: str, origin: Any = None) -> Render | None:
+        """Close render `key` (None if it has ended already): its serve loops stop so its
+        kernels are idle, then they serve other renders (or, "per-render", are discarded)."""
+        if key not in self._live:
+            return None
+        self._live.discard(key)
+        try:
+            for watcher in self.render_watchers:
+                await watcher.render_ended(origin)
+        finally:
+            self._render_slots.release()  # type: ignore[union-attr]
+            render = await asyncio.wrap_future(
+                self.router.call_soon(lambda: self.router.end_render(key))
+            )
         if render is not None:
-            waits = [
-                i.serve_reply
-                for g in self.instances.values()
-                for i in g
-                if i.instance_id in render.serving and i.serve_reply is not None
-            ]
-            if waits:
-                await asyncio.wait(waits, timeout=10)
-            if self.config.isolation == "per-render":
-                used = [
-                    i
-                    for g in self.instances.values()
-                    for i in g
-                    if i.render_id is not None and i.render_id == render.trace_id
-                ]
-                for inst in used:
-                    self._forget(inst)
-                    self._in_background(self._discard(inst))
+            await self._finish(render)
         return render
 
-    async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """A top-level call made by the engine itself (Session.call, the CLI)."""
+    def finish_render(self, render: Render) -> None:
+        """Router hook: an implicit render ended (its call returned)."""
+        self.loop.call_soon_threadsafe(lambda: self._in_background(self._finish(render)))
+
+    async def _finish(self, render: Render) -> None:
+        """After a render's end: wait for its serve loops, then give its instances back."""
+        claimed = [i for part in render.family() for i in part.claimed.values()]
+        serving = set().union(*(part.serving for part in render.family()))
+        waits = [i.serve_reply for i in claimed if i.instance_id in serving and i.serve_reply]
+        if waits:
+            await asyncio.wait(waits, timeout=10)
+        if self.config.isolation == "per-render":
+            for inst in claimed:
+                if inst in self.instances.get(inst.function, []):
+                    self._forget(inst)
+                    self._in_background(self._discard(inst))
+        else:
+            self.router.post(lambda: self.router.release(render))
+
+    async def call(self, render: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A top-level call made by the engine itself (Session.call, the CLI) in `render`."""
         try:
             payload = encode([args, kwargs])
         except (TypeError, ValueError) as exc:
@@ -525,7 +588,9 @@ class Engine:
                 f"call plane's limit of {self.config.max_message} bytes"
             )
         fut: Future = Future()
-        self.router.post(lambda: self.router.start_call("", None, name, payload, None, future=fut))
+        self.router.post(
+            lambda: self.router.start_call(render, "", None, name, payload, None, future=fut)
+        )
         reply = await asyncio.wrap_future(fut)
         if reply["k"] == "return":
             return decode(reply)
