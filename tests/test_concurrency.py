@@ -189,3 +189,33 @@ def fan(i, n, folder):
         assert "call budget of 5 calls per render used up" in str(results[1])
         spans = results[1].trace.to_dict()["spans"]
         assert sum(sp["function"] == "one" for sp in spans) == 3
+
+
+def test_threads_inside_a_function_call_at_once(tmp_path: Path) -> None:
+    """A function that calls from a thread pool: each thread's calls are a strand of the
+    render (own stack, same trace), served by their own kernels, all at the same time."""
+    fanout = """
+def fanout(n, folder):
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(n) as pool:
+        found = list(pool.map(lambda i: call("meet", i, n, folder), range(n)))
+    return found + [call("meet", n, 1, folder + "-after")]
+"""
+    for name in ("x", "x-after", "y"):
+        (tmp_path / name).mkdir()
+    with open_session(pool_size=3, max_calls=0) as s:
+        s.define("meet", MEET)
+        s.define("fanout", fanout)
+        found = s.call("fanout", 3, str(tmp_path / "x"))
+        assert [i for i, _ in found] == [0, 1, 2, 3]
+        assert len({pid for _, pid in found[:3]}) == 3
+        fail = '    raise ValueError(f"after {len(found)} threads")\n    return found'
+        broken = fanout.replace("def fanout", "def broken").replace("    return found", fail)
+        s.define("broken", broken)
+        with pytest.raises(RenderError, match="after 3 threads") as failure:
+            s.call("broken", 3, str(tmp_path / "y"))
+        d = failure.value.trace.to_dict()
+        by_id = {sp["span_id"]: sp for sp in d["spans"]}
+        meets = [sp for sp in d["spans"] if sp["function"] == "meet"]
+        assert len(meets) == 3, "every thread's call is in the render's one trace"
+        assert all(by_id[sp["parent_span_id"]]["function"] == "broken" for sp in meets)

@@ -433,13 +433,34 @@ class Router:
             return list(render.stack) if render else []
         return [lvl for render in self.renders.values() for lvl in render.stack]
 
-    def chain_of(self, peer: str | None) -> tuple[Render | None, list[Level]]:
-        """The render `peer` works for (None: the render of thread 1) and its live stack."""
+    def chain_of(self, peer: str | None) -> tuple[Render | None, list[tuple[Any, str]]]:
+        """The render `peer` works for (None: the render of thread 1) and its live chain:
+        (instance, call-plane identity) outermost first, the identity answering inspections
+        of that level (a kernel's other thread for a strand)."""
         if peer is None:
             render = next((r for r in self.renders.values() if r.thread_id == 1), None)
         else:
             render = self.render_of(peer)
-        return render, list(render.stack) if render else []
+        return render, self._chain(render) if render else []
+
+    def _chain(self, render: Render) -> list[tuple[Any, str]]:
+        chain: list[tuple[Any, str]] = []
+        if render.caller:
+            base = render.caller.partition(_THREAD)[0]
+            if render.parent is not None:  # the parent's chain down to the calling kernel
+                outer = self._chain(render.parent)
+                ids = [inst.instance_id for inst, _ in outer]
+                chain = outer[: ids.index(base)] if base in ids else []
+            if base in self.instances:
+                chain.append((self.instances[base], render.caller))
+        return chain + [(lvl.callee, lvl.callee.instance_id) for lvl in render.stack if lvl.callee]
+
+    def threads(self) -> list[tuple[int, str]]:
+        """(DAP thread id, outermost function) of every live render."""
+        return [
+            (r.thread_id, r.stack[0].span["function"] if r.stack else "")
+            for r in self.renders.values()
+        ]
 
     # -- receiving ----------------------------------------------------------------------
     def _receive(self, frames: list[bytes]) -> None:
@@ -601,6 +622,8 @@ class Router:
         for level in reversed(render.stack):
             if level.callee is not None and level.callee.instance_id == peer:
                 return level.span
+        if render.parent is not None:  # another thread of a kernel: under what it serves
+            return self._current_span(render.parent, peer.partition(_THREAD)[0])
         return render.root
 
     def _level_served_by(self, instance_id: str, call_id: Any) -> tuple[Render, Level] | None:
@@ -798,7 +821,7 @@ class Router:
 
     def _on_render_error(self, sender: str, msg: dict[str, Any]) -> None:
         """The main kernel reports the uncaught failure of its cell: close the trace."""
-        render = self.render_of(sender)
+        render = self.render_of(sender) or self.render_of(sender.partition(_THREAD)[0])
         if render is None:
             return
         root = render.root

@@ -609,7 +609,7 @@ class Tracer:
         return True
 
     def _load_frames(self) -> list[Frame]:
-        body = self.dap("stackTrace", {"threadId": VIRTUAL_THREAD_ID})
+        body = self.dap("stackTrace", {"threadId": self.session.stop.thread_id})
         frames = frames_from_stack(body.get("stackFrames", []))
         for frame in frames:
             lines = self.source_lines(frame.path)

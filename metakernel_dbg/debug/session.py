@@ -7,11 +7,17 @@ Requests about the stopped kernel go to that child's own debugger through its de
 backend (backend.py) with ids translated; requests about callers blocked in `call()` are
 answered through the call plane; the rest (debugInfo, dumpCell, source, breakpoints) the
 session answers itself. Child debug events come back through `on_child_event`.
+
+Renders that run at once (threads in a cell) are DAP threads of their own, one stack each
+(`threads`, `stackTrace(threadId)`). One stop is shown at a time: a kernel of another
+render that stops meanwhile stays stopped, and its `stopped` is shown once the stop on
+screen has resumed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +54,8 @@ class DebugSession:
         self.backends: dict[str, DebugBackend] = {}
         self.debugging: dict[str, asyncio.Task[None]] = {}
         self.sources: dict[str, str] = {}
+        #: stops of other renders, held while one is shown (child, its `stopped` event)
+        self.deferred: list[tuple[Any, Json]] = []
         engine.instance_hooks.append(self._on_new_instance)
         engine.death_hooks.append(self._on_death)
 
@@ -108,24 +116,27 @@ class DebugSession:
         return {"breakpoints": [{"verified": True} for _ in args["filters"]]}
 
     async def _threads(self, args: Json) -> Json:
-        return dapcore.threads_body()
+        router = self.engine.router
+        return dapcore.threads_body(await asyncio.wrap_future(router.call_soon(router.threads)))
 
     async def _stackTrace(self, args: Json) -> Json:  # noqa: N802
-        if not self.stop.stopped:
-            return {"stackFrames": [], "totalFrames": 0}
+        thread = args.get("threadId", self.stop.thread_id)
+        if not self.stop.stopped or thread != self.stop.thread_id:
+            return {"stackFrames": [], "totalFrames": 0}  # that render runs: no frames
         owner = self.stop.owner
-        chain = await self._chain()
-        if owner not in [i.instance_id for i in chain]:
-            chain = [self._instance(owner)]
-        stopped = chain[-1] if chain[-1].instance_id == owner else self._instance(owner)
-        levels = [await self._backend(stopped).stopped_level(self.stop.child_thread_id)]
-        callers = [i for i in chain if i is not stopped]
+        _, chain = await self._chain(owner)
+        if owner not in [peer for _, peer in chain]:
+            chain = [(self._instance(owner), owner)]
+        stopped = chain[-1] if chain[-1][1] == owner else (self._instance(owner), owner)
+        levels = [await self._backend(stopped[0]).stopped_level(self.stop.child_thread_id)]
+        callers = [link for link in chain if link is not stopped]
         stacks = await asyncio.gather(
-            *(self._inspect(i, {"op": "stack"}) for i in callers), return_exceptions=True
+            *(self._inspect(peer, {"op": "stack"}) for _, peer in callers),
+            return_exceptions=True,
         )
-        for inst, frames in zip(reversed(callers), reversed(stacks), strict=True):
+        for (inst, peer), frames in zip(reversed(callers), reversed(stacks), strict=True):
             caller = [] if isinstance(frames, BaseException) else frames
-            levels.append(self._backend(inst).level(caller))
+            levels.append(dataclasses.replace(self._backend(inst).level(caller), owner=peer))
         frames = dapcore.merge_stack(levels, self.ids)
         return {"stackFrames": frames, "totalFrames": len(frames)}
 
@@ -141,7 +152,7 @@ class DebugSession:
         if key[0] == "caller":
             _, owner, index, scope = key
             variables = await self._inspect(
-                self._instance(owner), {"op": "variables", "frame": index, "scope": scope}
+                owner, {"op": "variables", "frame": index, "scope": scope}
             )
             return {"variables": variables}
         body = await self._child(
@@ -157,8 +168,7 @@ class DebugSession:
         key = self.ids.resolve("frame", args["frameId"])
         if key[0] == "caller":
             result = await self._inspect(
-                self._instance(key[1]),
-                {"op": "evaluate", "frame": key[2], "expression": args["expression"]},
+                key[1], {"op": "evaluate", "frame": key[2], "expression": args["expression"]}
             )
             return {**result, "variablesReference": 0}
         body = await self._child(self._instance(key[1]), "evaluate", {**args, "frameId": key[2]})
@@ -185,8 +195,9 @@ class DebugSession:
     async def _pause(self, args: Json) -> Json:
         if self.stop.stopped or not self.engine.router.renders:
             return {}  # already stopped, or nothing runs: nothing to pause
-        chain = await self._chain()
-        await self._backend(chain[-1]).pause()
+        _, chain = await self._chain(None)
+        if chain:
+            await self._backend(chain[-1][0]).pause()
         return {}
 
     async def _source(self, args: Json) -> Json:
@@ -209,8 +220,7 @@ class DebugSession:
             key = self.ids.resolve("frame", args["frameId"])
             if key[0] == "caller":
                 result = await self._inspect(
-                    self._instance(key[1]),
-                    {"op": "evaluate", "frame": key[2], "expression": args["variableName"]},
+                    key[1], {"op": "evaluate", "frame": key[2], "expression": args["variableName"]}
                 )
                 return {"data": {"text/plain": result["result"]}, "metadata": {}}
             return await self._child(
@@ -222,9 +232,7 @@ class DebugSession:
         key = self.ids.resolve("frame", args["srcFrameId"])
         if key[0] == "caller":
             code = f"globals()[{args['dstVariableName']!r}] = {args['srcVariableName']}"
-            await self._inspect(
-                self._instance(key[1]), {"op": "exec", "frame": key[2], "code": code}
-            )
+            await self._inspect(key[1], {"op": "exec", "frame": key[2], "code": code})
             return {}
         return await self._child(
             self._instance(key[1]), "copyToGlobals", {**args, "srcFrameId": key[2]}
@@ -249,6 +257,7 @@ class DebugSession:
         owner = inst.instance_id
         self.debugging.pop(owner, None)
         self.backends.pop(owner, None)
+        self.deferred = [(i, e) for i, e in self.deferred if i is not inst]
         events = self.stop.resume() if self.stop.owner == owner else []
         events.append(
             self.stop.event(
@@ -257,6 +266,7 @@ class DebugSession:
         )
         for event in events:
             self._emit(event)
+        self._show_deferred()
 
     async def _on_new_instance(self, inst: Any) -> None:
         """A kernel started while the debugger is on gets it before running user code."""
@@ -295,8 +305,23 @@ class DebugSession:
         return await self._backend(inst).request(command, arguments)
 
     def on_child_event(self, inst: Any, event: Json) -> None:
-        for out in dapcore.translate_child_event(inst.instance_id, event, self.stop):
+        render = self.engine.router.render_of(inst.instance_id)
+        thread = render.thread_id if render is not None else dapcore.VIRTUAL_THREAD_ID
+        name = event.get("event")
+        if name in ("continued", "exited", "terminated"):
+            self.deferred = [(i, e) for i, e in self.deferred if i is not inst]
+        elif name == "stopped" and self.stop.stopped and thread != self.stop.thread_id:
+            self.deferred.append((inst, event))  # another render's stop: shown after this one
+            return
+        for out in dapcore.translate_child_event(inst.instance_id, event, self.stop, thread):
             self._emit(out)
+        self._show_deferred()
+
+    def _show_deferred(self) -> None:
+        """Once no stop is shown, show the next held one (its kernel is still stopped)."""
+        if self.deferred and not self.stop.stopped:
+            inst, event = self.deferred.pop(0)
+            self.on_child_event(inst, event)
 
     def _emit(self, event: Json) -> None:
         """Publish a debug_event, only while a frontend debug session is on (`jupyter console`
@@ -337,17 +362,16 @@ class DebugSession:
         await self._broadcast("setExceptionBreakpoints", {"filters": filters})
 
     # -- the call chain -----------------------------------------------------------------------
-    async def _chain(self) -> list[Any]:
-        """Instances of the live call chain, outermost (main) first."""
+    async def _chain(self, owner: str | None) -> tuple[Any, list[tuple[Any, str]]]:
+        """The render `owner` works for (None: thread 1's) and its live chain, outermost
+        first: (instance, the call-plane peer that answers inspections of that level)."""
         router = self.engine.router
-        levels = await asyncio.wrap_future(router.call_soon(router.stack_levels))
-        chain = [self._main()] if self.engine.main else []
-        chain += [lvl.callee for lvl in levels if lvl.callee is not None]
-        return chain
+        return await asyncio.wrap_future(router.call_soon(lambda: router.chain_of(owner)))
 
-    async def _inspect(self, inst: Any, request: Json) -> Any:
+    async def _inspect(self, peer: str, request: Json) -> Any:
+        """Ask a caller blocked in call() (a kernel, or one of its threads) about its frames."""
         router = self.engine.router
-        outer = router.call_soon(lambda: router.inspect(inst.instance_id, request))
+        outer = router.call_soon(lambda: router.inspect(peer, request))
         inner = await asyncio.wrap_future(outer)
         return await asyncio.wait_for(asyncio.wrap_future(inner), _INSPECT_TIMEOUT)
 
