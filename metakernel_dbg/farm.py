@@ -124,15 +124,21 @@ class Farm:
     def map(
         self, inputs: Iterable[RenderInput | dict[str, Any]], in_flight: int | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Result records as renders finish, one per input. `inputs`: RenderInput or dicts
-        like the batch's input lines (an invalid dict raises ValueError). At most
-        `in_flight` renders are submitted at once (default: twice the workers' threads)."""
+        """Result records as renders finish, one per input; rendering starts at once.
+        `inputs`: RenderInput or dicts like the batch's input lines (an invalid dict raises
+        ValueError). At most `in_flight` renders are submitted at a time (default: twice
+        the workers' threads); inputs are read as renders finish."""
         limit = in_flight or 2 * max(1, sum(self.client.nthreads().values()))
         numbered = (_as_input(item, n) for n, item in enumerate(inputs, 1))
         pending: dict[Any, RenderInput] = {}
         finished = as_completed()
         for item in itertools.islice(numbered, limit):
             self._submit(item, pending, finished)
+        return self._results(numbered, pending, finished)
+
+    def _results(
+        self, numbered: Iterator[RenderInput], pending: dict, finished: as_completed
+    ) -> Iterator[dict[str, Any]]:
         for future in finished:
             yield _record(pending.pop(future), future)
             for item in itertools.islice(numbered, 1):  # one finished: one more goes out
