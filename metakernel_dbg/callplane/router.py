@@ -100,7 +100,6 @@ class Render:
     spans: dict[str, dict[str, Any]] = field(default_factory=dict)
     stack: list[Level] = field(default_factory=list)
     calls: int = 0
-    serving: set[str] = field(default_factory=set)
     deadline: float | None = None  # time.monotonic() when the whole render times out
     expired: bool = False
     #: unique among the live renders (the trace id, or trace id/N for a strand)
@@ -151,6 +150,8 @@ class Router:
         self.channels: dict[str, Channel] = {}
         self.direct: dict[str, str] = {}  # instance id -> address of its own call socket
         self.linked_calls = 0  # calls that went kernel to kernel (for tests and the bench)
+        #: an ended render's instances serve other renders (off: "per-render" isolation)
+        self.reuse_instances = True
         self.order = CausalOrder(lambda peer: peer in self.channels)
         #: the live renders, by key
         self.renders: dict[str, Render] = {}
@@ -275,7 +276,6 @@ class Router:
         self._callee_failed(render, level, {"kind": "timeout", "message": message})
         if inst is not None:
             inst.serving = False
-            render.serving.discard(inst.instance_id)
             self.hooks.replace_instance(inst)
 
     # -- instances ----------------------------------------------------------------------
@@ -350,8 +350,9 @@ class Router:
         return strand
 
     def end_render(self, key: str) -> Render | None:
-        """End a render and its strands: their serve loops stop, their kernels are no longer
-        busy. The engine then gives their claimed instances back (`release`)."""
+        """End a render and its strands. Their instances serve other renders from now on
+        (their serve loops keep running; the links they hold end with the render), unless
+        `reuse_instances` is off ("per-render" isolation: the engine discards them)."""
         render = self.renders.get(key)
         if render is None or render.parent is not None:
             return None
@@ -360,22 +361,22 @@ class Router:
             del self.renders[part.key]
             for peer in [p for p, k in self.bound.items() if k == part.key]:
                 del self.bound[peer]
-            for instance_id in part.serving:
-                inst = self.instances.get(instance_id)
-                if inst is not None:
-                    inst.serving = False
-                    self.send(instance_id, {"k": "stop"})
             for level in part.stack:
                 if level.callee is not None:
                     level.callee.busy = False
-        return render
-
-    def release(self, render: Render) -> None:
-        """An ended render's instances may serve other renders again."""
-        for part in render.family():
-            for inst in part.claimed.values():
+            for inst in part.claimed.values() if self.reuse_instances else ():
+                if inst.serving:
+                    self.send(inst.instance_id, {"k": "revoke"})
                 if inst.render_id == part.key:
                     inst.render_id = None
+        return render
+
+    def stop_serving(self, inst: Any) -> None:
+        """End an instance's serve loop (its kernel then runs queued code: a redefinition);
+        a later call starts it again."""
+        if inst.serving:
+            inst.serving = False
+            self.send(inst.instance_id, {"k": "stop"})
 
     def _end_if_implicit(self, render: Render) -> None:
         if render.implicit and not render.stack and render.key in self.renders:
@@ -599,7 +600,6 @@ class Router:
         level.span["kernel"] = inst.kernel_info()
         if not inst.serving:
             inst.serving = True
-            render.serving.add(inst.instance_id)
             self.hooks.start_serving(inst)
         msg = {
             "k": "call",
@@ -689,7 +689,6 @@ class Router:
             inst is None
             or inst.busy
             or inst.render_id != render.key
-            or inst.instance_id not in render.serving
             or inst.function != fn
             or inst.definition is not self.hooks.functions.get(fn)
             or self._refuse(render, fn)

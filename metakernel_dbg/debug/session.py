@@ -286,9 +286,17 @@ class DebugSession:
         """Start the debugger in a child once (initialize, attach, breakpoints, filters)."""
         task = self.debugging.get(inst.instance_id)
         if task is None or (task.done() and (task.cancelled() or task.exception())):
-            task = asyncio.ensure_future(self._backend(inst).start(self.book))
+            task = asyncio.ensure_future(self._start_debugger(inst))
             self.debugging[inst.instance_id] = task
         return task
+
+    async def _start_debugger(self, inst: Any) -> None:
+        """A serve loop that outlives renders started before the debugger: it is started
+        again (by the next call) so that it runs under the debugger; stopped before, too,
+        so that code the backend runs in the child does not wait behind it."""
+        self.engine.restart_serving(inst)
+        await self._backend(inst).start(self.book)
+        self.engine.restart_serving(inst)
 
     async def _broadcast(self, command: str, arguments: Json) -> None:
         async def one(inst: Any) -> None:

@@ -105,7 +105,6 @@ class Instance:
         self.definition = definition
         self.serving = False
         self.busy = False
-        self.serve_reply: asyncio.Future[dict[str, Any]] | None = None
         #: key of the render that holds this instance (None: free); set on the router thread
         self.render_id: str | None = None
 
@@ -135,6 +134,7 @@ class Engine:
                 render_timeout=self.config.render_timeout,
             ),
         )
+        self.router.reuse_instances = self.config.isolation != "per-render"
         self._ids = itertools.count(1)
         self._start_gate: asyncio.Semaphore | None = None
         self._render_slots: asyncio.Semaphore | None = None
@@ -404,8 +404,10 @@ class Engine:
             )
 
     async def define_in(self, instance: Instance, fdef: FunctionDef) -> None:
+        if instance.serving:  # the definition runs once its serve loop has stopped
+            self.restart_serving(instance)
         code = instance.runtime.define_code(fdef.name, fdef.source, fdef.filename)
-        await self.run_in(instance, code)
+        await self.run_in(instance, code)  # sent now: before any later serve request
         instance.definition = fdef
 
     async def define(self, fdef: FunctionDef) -> Instance:
@@ -480,10 +482,14 @@ class Engine:
                     "user_expressions": {},
                 },
             )
-            instance.serve_reply = instance.child.expect_reply(msg_id)
-            instance.serve_reply.add_done_callback(_consume)
+            instance.child.expect_reply(msg_id).add_done_callback(_consume)
 
         self.loop.call_soon_threadsafe(send)
+
+    def restart_serving(self, instance: Instance) -> None:
+        """End the instance's serve loop; its next call starts a new one (which then runs
+        under a debugger started meanwhile)."""
+        self.router.post(lambda: self.router.stop_serving(instance))
 
     def publish_output(self, name: str, text: str) -> None:
         self.frontend.publish("stream", {"name": name, "text": text})
@@ -538,8 +544,8 @@ class Engine:
             self._queued -= 1
 
     async def end_render(self, key: str, origin: Any = None) -> Render | None:
-        """Close render `key` (None if it has ended already): its serve loops stop so its
-        kernels are idle, then they serve other renders (or, "per-render", are discarded)."""
+        """Close render `key` (None if it has ended already): its kernels serve other renders
+        from now on (or, "per-render", are discarded)."""
         if key not in self._live:
             return None
         self._live.discard(key)
@@ -560,19 +566,13 @@ class Engine:
         self.loop.call_soon_threadsafe(lambda: self._in_background(self._finish(render)))
 
     async def _finish(self, render: Render) -> None:
-        """After a render's end: wait for its serve loops, then give its instances back."""
-        claimed = [i for part in render.family() for i in part.claimed.values()]
-        serving = set().union(*(part.serving for part in render.family()))
-        waits = [i.serve_reply for i in claimed if i.instance_id in serving and i.serve_reply]
-        if waits:
-            await asyncio.wait(waits, timeout=10)
-        if self.config.isolation == "per-render":
-            for inst in claimed:
-                if inst in self.instances.get(inst.function, []):
-                    self._forget(inst)
-                    self._in_background(self._discard(inst))
-        else:
-            self.router.post(lambda: self.router.release(render))
+        """After a render's end, "per-render": discard the kernels it used."""
+        if self.config.isolation != "per-render":
+            return  # the router gave them back already
+        for inst in (i for part in render.family() for i in part.claimed.values()):
+            if inst in self.instances.get(inst.function, []):
+                self._forget(inst)
+                self._in_background(self._discard(inst))
 
     async def call(self, render: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """A top-level call made by the engine itself (Session.call, the CLI) in `render`."""
