@@ -87,19 +87,25 @@ def _worker_pid():
     raise LookupError("not in a Dask worker")
 """
 #: holds until the test says go; leaves a mark per attempt naming the worker it ran on
-HOLD = """def hold(i, folder):
+HOLD = (
+    """def hold(i, folder):
     import os, time
     open(os.path.join(folder, f"start-{i}-{_worker_pid()}"), "w").close()
     deadline = time.monotonic() + 120
     while not os.path.exists(os.path.join(folder, "go")) and time.monotonic() < deadline:
         time.sleep(0.01)
     return i
-""" + WORKER_PID
+"""
+    + WORKER_PID
+)
 #: kills the Dask worker that runs it (the engine's process), every time
-POISON = """def poison():
+POISON = (
+    """def poison():
     import os, signal
     os.kill(_worker_pid(), signal.SIGKILL)
-""" + WORKER_PID
+"""
+    + WORKER_PID
+)
 
 
 def starts(folder: Path) -> list[tuple[int, int]]:
@@ -158,8 +164,6 @@ def test_render_command_on_a_local_dask_cluster(tmp: str) -> None:
     assert_no_kernels_left(tmp, timeout=30)
     assert proc.returncode == 1, proc.stderr
     results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(str(r["id"]) for r in results) == sorted(
-        str(i.id) for i in example_inputs()
-    )
+    assert sorted(str(r["id"]) for r in results) == sorted(str(i.id) for i in example_inputs())
     assert len(traces.read_text().splitlines()) == 2
     assert "12 render(s): 10 ok, 2 error" in proc.stderr
