@@ -22,12 +22,13 @@ kernelspecs, not the directory (file names in traces are the client's).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .batch.local import render_one
+from .batch.local import engine_settings, render_one
 from .batch.records import BadLine, RenderInput, lost_record, parse_item
 from .engine.functions import FunctionDef, load_directory
 from .session import Session
@@ -53,12 +54,7 @@ class EnginePlugin(WorkerPlugin):
 
     async def setup(self, worker: Any) -> None:
         threads = max(1, worker.state.nthreads)
-        settings = {
-            "pool_size": threads,
-            "prewarm": tuple(sorted({f.kernel for f in self.functions})),
-            "max_renders": threads,
-            **self.settings,
-        }
+        settings = {**engine_settings(self.functions, threads), **self.settings}
         self.session = await asyncio.to_thread(self._start, settings)
 
     def _start(self, settings: dict[str, Any]) -> Session:
@@ -79,9 +75,10 @@ class EnginePlugin(WorkerPlugin):
 
 def _render_on_worker(plugin: str, item: RenderInput) -> dict[str, Any]:
     """The Dask task: one render on this worker's engine."""
-    session = get_worker().plugins[plugin].session
+    engine = get_worker().plugins.get(plugin)
+    session = getattr(engine, "session", None)
     if session is None:
-        raise RuntimeError("the metakernel_dbg engine of this worker is closed")
+        raise RuntimeError("this worker has no metakernel_dbg engine (not set up, or closed)")
     return render_one(session, item)
 
 
@@ -101,8 +98,8 @@ class Farm:
     """Renders of one function library on the workers of `client` (see the module doc).
 
     `settings` are Session settings for the workers' engines (`call_timeout`,
-    `render_timeout`, `otlp`, ...); `pool_size` and `max_renders` default to the worker's
-    thread count.
+    `render_timeout`, `otlp`, ...); by default each worker's engine is warm for as many
+    renders at once as the worker has threads (`batch.local.engine_settings`).
     """
 
     def __init__(self, client: Client, directory: str, **settings: Any) -> None:
@@ -119,7 +116,8 @@ class Farm:
 
     def close(self) -> None:
         """Close the workers' engines (their kernels end with them)."""
-        self.client.unregister_worker_plugin(self.name)
+        with contextlib.suppress(KeyError):  # a worker that joined late never set it up
+            self.client.unregister_worker_plugin(self.name)
 
     def map(
         self, inputs: Iterable[RenderInput | dict[str, Any]], in_flight: int | None = None

@@ -131,16 +131,10 @@ def _inputs(path: str, summary: Summary, progress: Any) -> Iterator[RenderInput]
 
 def _local(stack, ns, functions, inputs, settings) -> Iterator[dict[str, Any]]:
     from ..session import Session
-    from .local import render_all
+    from .local import engine_settings, render_all
 
-    specs = tuple(sorted({f.kernel for f in functions}))
     session = Session(
-        stdout=None,
-        stderr=None,
-        pool_size=ns.concurrency,
-        prewarm=specs,
-        max_renders=ns.concurrency,
-        **settings,
+        stdout=None, stderr=None, **engine_settings(functions, ns.concurrency), **settings
     )
     stack.callback(session.close)
     session.__enter__()

@@ -7,9 +7,22 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from ..engine.functions import FunctionDef
 from ..errors import MetaKernelError
 from ..session import Session
 from .records import RenderInput, failed_record, lost_record, ok_record
+
+
+def engine_settings(functions: list[FunctionDef], concurrency: int) -> dict[str, Any]:
+    """A warm engine for `concurrency` renders at once: every function has a kernel per
+    render before the first one starts; a small pool of each kernelspec replaces kernels
+    that die or time out."""
+    return {
+        "instances": concurrency,
+        "max_renders": concurrency,
+        "pool_size": 2,
+        "prewarm": tuple(sorted({f.kernel for f in functions})),
+    }
 
 
 def render_one(session: Session, item: RenderInput) -> dict[str, Any]:

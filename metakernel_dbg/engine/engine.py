@@ -75,6 +75,9 @@ class EngineConfig:
     max_renders: int = 4 * max(1, os.cpu_count() or 1)
     #: renders that may wait for a slot; one more is refused with RenderQueueFullError
     max_queued: int = 1000
+    #: instances started per function when it is defined (at least one); a batch sets its
+    #: concurrency, so that its renders find their kernels up instead of starting them
+    instances: int = 1
 
 
 class Frontend(Protocol):
@@ -411,7 +414,8 @@ class Engine:
         instance.definition = fdef
 
     async def define(self, fdef: FunctionDef) -> Instance:
-        """Register (or replace) a function and make sure one live instance runs it."""
+        """Register (or replace) a function and make sure `config.instances` live instances
+        (at least one) run it."""
         old = self.functions.get(fdef.name)
         self.functions[fdef.name] = fdef
         group = self.instances.setdefault(fdef.name, [])
@@ -419,10 +423,17 @@ class Engine:
             stale, group[:] = list(group), []
             await asyncio.gather(*(self._discard(i) for i in stale))
         try:
-            if not group:
-                group.append(await self.start_instance(fdef, fdef.kernel))
-            else:
-                await asyncio.gather(*(self.define_in(i, fdef) for i in group))
+            await asyncio.gather(*(self.define_in(i, fdef) for i in group))
+            missing = max(1, self.config.instances) - len(group)
+            started = await asyncio.gather(
+                *(self.start_instance(fdef, fdef.kernel) for _ in range(missing)),
+                return_exceptions=True,
+            )
+            failed = [e for e in started if isinstance(e, BaseException)]
+            if failed:
+                await asyncio.gather(*(self._discard(i) for i in started if i not in failed))
+                raise failed[0]
+            group.extend(started)
         except Exception:
             if old is None:
                 self.functions.pop(fdef.name, None)
@@ -553,10 +564,10 @@ class Engine:
             for watcher in self.render_watchers:
                 await watcher.render_ended(origin)
         finally:
-            self._render_slots.release()  # type: ignore[union-attr]
             render = await asyncio.wrap_future(
                 self.router.call_soon(lambda: self.router.end_render(key))
             )
+            self._render_slots.release()  # type: ignore[union-attr]  # its kernels are free
         if render is not None:
             await self._finish(render)
         return render
