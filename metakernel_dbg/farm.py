@@ -83,8 +83,13 @@ def _render_on_worker(plugin: str, item: RenderInput) -> dict[str, Any]:
 
 
 def local_cluster(workers: int, threads: int) -> LocalCluster:
-    """A LocalCluster of worker processes whose renders are retried once if a worker dies."""
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+    """A LocalCluster of worker processes whose renders are retried once if a worker dies
+    (no dashboard, so no statistical profiler sampling the engines' threads either)."""
+    config = {
+        "distributed.scheduler.allowed-failures": 1,
+        "distributed.worker.profile.enabled": False,
+    }
+    with dask.config.set(config):
         return LocalCluster(
             n_workers=workers,
             threads_per_worker=threads,

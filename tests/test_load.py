@@ -1,8 +1,8 @@
 """Load and leaks: 1000 renders of the shipped example, 10 % failing, 8 at a time.
 
 One warm engine (a Session with a kernel per function and concurrent render, as the batch
-command starts it) renders them through the batch runner. Every
-render must be answered exactly once, with the result the plain-Python reference gives
+command starts it) renders the benchmark's mix through the batch runner. Every render must
+be answered exactly once, with the result the plain-Python reference gives
 (test_example_functions' Library, no kernels) or, for the failing inputs, with its trace;
 the engine's memory must not grow by 10 % from render 200 to render 1000 (a resource
 bound, not a timing); no kernel may be left once the session is closed.
@@ -19,29 +19,12 @@ from conftest import assert_processes_gone
 from test_example_functions import Library
 
 from metakernel_dbg.batch.local import engine_settings, render_all
-from metakernel_dbg.batch.records import RenderInput
+from metakernel_dbg.bench.renders import FAILING, GOOD, case, mixed_inputs
 from metakernel_dbg.engine.functions import load_directory
 from metakernel_dbg.session import Session
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "wikifunctions"
 RENDERS, CONCURRENCY = 1000, 8
-GOOD = [
-    ("article_intro", ("Q42", "en")),
-    ("article_intro", ("Q42", "fr")),
-    ("article_intro", ("Q90", "en")),
-    ("article_intro", ("Q90", "fr")),
-    ("infobox", ("Q42", "en")),
-    ("infobox", ("Q90", "de")),
-    ("lifespan", ("Q42", "de")),
-    ("description", ("Q42", "fr")),
-    ("label", ("Q145", "fr")),
-]
-FAILING = [("article_intro", ("Q999", "en")), ("infobox", ("Q999", "en"))]
-
-
-def case(i: int) -> tuple[str, tuple[str, str]]:
-    """Every tenth render fails."""
-    return FAILING[i // 10 % 2] if i % 10 == 9 else GOOD[i % len(GOOD)]
 
 
 def rss() -> int:
@@ -52,7 +35,7 @@ def rss() -> int:
 def test_1000_renders_ten_percent_failing_at_concurrency_8(monkeypatch) -> None:
     monkeypatch.setenv("WIKIFUNCTIONS_DATA", str(EXAMPLE / "data" / "entities.json"))
     reference = {(f, args): json.dumps(Library().call(f, *args)) for f, args in GOOD}
-    inputs = (RenderInput(i, case(i)[0], list(case(i)[1]), {}, i) for i in range(RENDERS))
+    inputs = mixed_inputs(RENDERS)  # the benchmark's mix: every tenth input fails
     functions = load_directory(str(EXAMPLE / "functions"))
     session = Session(stdout=None, stderr=None, **engine_settings(functions, CONCURRENCY))
     answered: set[int] = set()
