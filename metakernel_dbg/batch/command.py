@@ -76,13 +76,14 @@ def main(ns: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         out = _open(stack, ns.out, sys.stdout)
         traces = _open(stack, ns.traces, None)
-        progress = _progress(stack, total)
+        progress = _Progress(total)
         inputs = _inputs(ns.inputs, summary, progress)
         if ns.dask:
             records = _farm(stack, ns, inputs, settings)
         else:
             records = _local(stack, ns, functions, inputs, settings)
         started = time.perf_counter()  # the engines are up: from here on, renders
+        progress.start(stack)
         for record in records:
             trace = record.pop("trace", None)
             if trace is not None and traces is not None:
@@ -91,9 +92,7 @@ def main(ns: argparse.Namespace) -> int:
             out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             out.flush()
             summary.add(record)
-            if progress is not None:
-                progress.set_postfix(ok=summary.counts["ok"], failed=summary.failed)
-                progress.update(1)
+            progress.rendered(summary)
     print(summary.text(time.perf_counter() - started), file=sys.stderr)
     return 0 if summary.all_ok else 1
 
@@ -104,27 +103,41 @@ def _open(stack: contextlib.ExitStack, path: str | None, default: IO[str] | None
     return stack.enter_context(open(path, "w", encoding="utf-8"))
 
 
-def _progress(stack: contextlib.ExitStack, total: int) -> Any:
-    """A progress bar on a terminal only (a log file gets the summary alone)."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+class _Progress:
+    """Progress on stderr: on a terminal a tqdm bar (from when the engines are up, so that
+    its rate is the renders'); skipped lines as lines; a log file gets the summary alone."""
 
-    return stack.enter_context(tqdm(total=total, unit="render", file=sys.stderr))
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
+
+    def start(self, stack: contextlib.ExitStack) -> None:
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = stack.enter_context(tqdm(total=self.total, unit="render", file=sys.stderr))
+
+    def skipped(self, bad: BadLine) -> None:
+        message = f"metakernel-dbg render: skipped {bad}"
+        if self.bar is None:
+            print(message, file=sys.stderr)
+            return
+        self.bar.write(message, file=sys.stderr)
+        self.bar.update(1)
+
+    def rendered(self, summary: Summary) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(ok=summary.counts["ok"], failed=summary.failed)
+            self.bar.update(1)
 
 
-def _inputs(path: str, summary: Summary, progress: Any) -> Iterator[RenderInput]:
+def _inputs(path: str, summary: Summary, progress: _Progress) -> Iterator[RenderInput]:
     """The renders of the input file; a malformed line is reported, counted and skipped."""
     with open(path, encoding="utf-8") as f:
         for item in read_inputs(f):
             if isinstance(item, BadLine):
                 summary.bad_lines += 1
-                message = f"metakernel-dbg render: skipped {item}"
-                if progress is not None:
-                    progress.write(message, file=sys.stderr)
-                    progress.update(1)
-                else:
-                    print(message, file=sys.stderr)
+                progress.skipped(item)
                 continue
             yield item
 
