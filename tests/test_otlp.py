@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,3 +105,25 @@ def test_renders_are_exported_with_the_json_trace_ids(collector, monkeypatch) ->
     assert {s.name for s in ok_spans} >= {"<session>", "article_intro", "format_date"}
     assert all(s.status.code != Status.STATUS_CODE_ERROR for s in ok_spans)
     assert len(collector.spans) == 2, "one trace per render, nothing else"
+
+
+def test_render_command_exports_with_otlp(collector, tmp_path) -> None:
+    """`metakernel-dbg render --otlp URL`: one trace per render, under its result's trace id."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(
+        '{"id": "ok", "function": "label", "args": ["Q5", "fr"]}\n'
+        '{"id": "bad", "function": "infobox", "args": ["Q999", "en"]}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    cli = Path(sys.executable).parent / "metakernel-dbg"
+    env = dict(os.environ, WIKIFUNCTIONS_DATA=str(EXAMPLE / "data" / "entities.json"))
+    proc = subprocess.run(
+        [str(cli), "render", str(EXAMPLE / "functions"), "--inputs", str(inputs),
+         "--out", str(out), "--otlp", collector.url],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(collector.spans) == {records["ok"]["trace_id"], records["bad"]["trace_id"]}
+    names = {s.name for s in collector.spans[records["bad"]["trace_id"]]}
+    assert {"infobox", "format_value", "format_date"} <= names
