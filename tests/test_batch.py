@@ -15,7 +15,17 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from test_cli import CLI, DATA, FUNCTIONS_REL, Q42_EN, REPO, assert_no_kernels_left, tmp, validate
+from test_cli import (
+    CLI,
+    DATA,
+    FUNCTIONS_REL,
+    Q42_EN,
+    REPO,
+    assert_no_kernels_left,
+    run_cli,
+    tmp,
+    validate,
+)
 
 from metakernel_dbg.batch.records import BadLine, RenderInput, Summary, read_inputs, status_of
 from metakernel_dbg.trace import Trace
@@ -27,18 +37,7 @@ EXAMPLE_INPUTS = REPO / "examples" / "wikifunctions" / "batch.jsonl"
 
 
 def render_cli(args: list[str], tmp: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, WIKIFUNCTIONS_DATA=str(DATA), TMPDIR=tmp)
-    proc = subprocess.run(
-        [str(CLI), "render", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=BATCH_TIMEOUT,
-    )
-    assert_no_kernels_left(tmp)
-    return proc
+    return run_cli(args, tmp, command="render", timeout=BATCH_TIMEOUT)
 
 
 def read_jsonl(path: Path) -> list[dict]:

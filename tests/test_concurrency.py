@@ -13,10 +13,10 @@ import contextlib
 import io
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_session
 
 from metakernel_dbg import AsyncSession, RenderError, Session
 from metakernel_dbg.errors import MetaKernelError, RenderQueueFullError
@@ -48,24 +48,12 @@ def remember(i, n, folder):
 """
 
 
-@contextlib.contextmanager
-def open_session(**config) -> Iterator[Session]:
-    session = Session(stdout=io.StringIO(), stderr=io.StringIO(), **config)
-    try:
-        session.__enter__()
-        yield session
-    finally:
-        session.close()
+def open_session(**config) -> contextlib.AbstractContextManager[Session]:
+    return test_session.open_session(stdout=io.StringIO(), stderr=io.StringIO(), **config)
 
 
-@contextlib.asynccontextmanager
-async def open_async_session(**config):
-    session = AsyncSession(stdout=io.StringIO(), stderr=io.StringIO(), **config)
-    try:
-        await session.__aenter__()
-        yield session
-    finally:
-        await session.close()
+def open_async_session(**config) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+    return test_session.open_async_session(stdout=io.StringIO(), stderr=io.StringIO(), **config)
 
 
 def run_threads(target, count: int, timeout: float = 120) -> dict[int, object]:
