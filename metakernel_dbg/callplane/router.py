@@ -303,14 +303,12 @@ class Router:
             self._handle(self.order.forget(peer))
 
     def _thread_channel(self, peer: str) -> Channel | None:
-        """The channel of another thread of a known kernel (`KERNEL~N`), made on its first
+        """A channel for another thread of a known kernel (`KERNEL~N`), on its first
         message; its key derives from the kernel's as a kernel's derives from the master."""
         base, sep, number = peer.partition(_THREAD)
         if not sep or not number.isdigit() or base not in self.instances:
             return None
-        channel = Channel(child_key(self.key_for(base), peer), verify_payload=False)
-        self.channels[peer] = channel
-        return channel
+        return Channel(child_key(self.key_for(base), peer), verify_payload=False)
 
     def send(self, instance_id: str, msg: dict[str, Any]) -> bool:
         channel = self.channels.get(instance_id)
@@ -470,6 +468,7 @@ class Router:
         msg = channel.unpack(frames[1:]) if channel else None
         if msg is None:
             return  # unknown peer, forged or replayed: dropped without a word
+        self.channels.setdefault(sender, channel)  # a thread's, kept once it proved its key
         self._handle(self.order.receive(sender, msg, time.monotonic()))
 
     def _handle(self, ready: list[tuple[str, dict[str, Any]]]) -> None:
