@@ -16,6 +16,7 @@ SANS_IO = [
     "metakernel_dbg.trace.model",
     "metakernel_dbg.callplane.wire",
     "metakernel_dbg.callplane.ordering",
+    "metakernel_dbg.batch.records",
 ]
 IO_MODULES = ("socket", "zmq", "asyncio", "threading", "selectors", "subprocess")
 
