@@ -68,6 +68,7 @@ def main(ns: argparse.Namespace) -> int:
             total = sum(1 for line in f if line.strip())
     except (DefinitionError, OSError) as exc:
         return _usage_error(str(exc))
+    ns.concurrency = min(ns.concurrency, max(1, total))  # no kernels for renders never run
     timeout = ns.timeout or None
     settings: dict[str, Any] = {"call_timeout": timeout, "render_timeout": timeout}
     if ns.otlp:
