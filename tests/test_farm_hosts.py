@@ -24,9 +24,8 @@ EXAMPLE_INPUTS = REPO / "examples" / "wikifunctions" / "batch.jsonl"
 PORT = 8786  # inside our own namespace: nothing else listens there
 TIMEOUT = 300
 
-pytestmark = pytest.mark.skipif(
-    EmulatedHosts.unavailable() is not None, reason=str(EmulatedHosts.unavailable())
-)
+_UNAVAILABLE = EmulatedHosts.unavailable()
+pytestmark = pytest.mark.skipif(_UNAVAILABLE is not None, reason=str(_UNAVAILABLE))
 
 
 def wait_listening(hosts: EmulatedHosts, host, port: int, timeout: float = 60) -> None:

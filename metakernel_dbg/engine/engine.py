@@ -431,7 +431,8 @@ class Engine:
             )
             failed = [e for e in started if isinstance(e, BaseException)]
             if failed:
-                await asyncio.gather(*(self._discard(i) for i in started if i not in failed))
+                ok = [i for i in started if not isinstance(i, BaseException)]
+                await asyncio.gather(*(self._discard(i) for i in ok))
                 raise failed[0]
             group.extend(started)
         except Exception:

@@ -1,8 +1,8 @@
 """The part of metakernel_dbg that runs inside every child kernel.
 
 `bootstrap()` connects the child to the meta-kernel's router and installs the `call`
-builtin. A function kernel then runs `serve()` (as one long execute_request) for the
-duration of a render; the main kernel just runs cells. `call()` sends a signed message to
+builtin. A function kernel then runs `serve()` (as one long execute_request, across
+renders); the main kernel just runs cells. `call()` sends a signed message to
 the router and waits in short Python-level slices, so that while it waits it can answer
 the router's inspection requests (stack, variables, evaluate: how debuggers and the console
 see callers that are blocked) and stays pausable by a debugger.
@@ -427,7 +427,8 @@ class _Runtime:
 
     # -- serving -----------------------------------------------------------------------
     def serve(self) -> None:
-        """Run calls routed to this kernel until the router says stop (end of a render)."""
+        """Run calls routed to this kernel until the router says stop (a redefinition, a
+        debugger starting); at the end of each render the router revokes its links."""
         self.send({"k": "serving"})
         try:
             while True:
