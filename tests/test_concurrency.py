@@ -159,7 +159,7 @@ def test_per_render_isolation_under_concurrency(tmp_path: Path) -> None:
         assert len(set(pids)) == 6, pids
 
 
-def test_budget_and_timeouts_are_per_render(tmp_path: Path) -> None:
+def test_the_call_budget_is_per_render(tmp_path: Path) -> None:
     """Two renders run at once (they meet first): the one that makes too many calls fails
     on its own budget, the other stays within its own and returns."""
     fan = """
@@ -177,6 +177,25 @@ def fan(i, n, folder):
         assert "call budget of 5 calls per render used up" in str(results[1])
         spans = results[1].trace.to_dict()["spans"]
         assert sum(sp["function"] == "one" for sp in spans) == 3
+
+
+def test_a_timeout_fails_only_its_own_render(tmp_path: Path) -> None:
+    """Two renders meet, then one sleeps past its call timeout: that render fails with a
+    timeout (its kernel replaced), the other one, running at the same time, returns."""
+    sleepy = """
+def sleepy(i, seconds, folder):
+    import time
+    call("meet", i, 2, folder)
+    time.sleep(seconds)
+    return i
+"""
+    with open_session(pool_size=2, call_timeout=3) as s:
+        s.define("meet", MEET)
+        s.define("sleepy", sleepy)
+        results = run_threads(lambda i: s.call("sleepy", i, [0, 60][i], str(tmp_path)), 2)
+        assert results[0] == 0
+        assert isinstance(results[1], RenderError), results
+        assert "did not return within 3 s" in results[1].trace.to_text()
 
 
 def test_threads_inside_a_function_call_at_once(tmp_path: Path) -> None:
