@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up, render the shipped example (a good input, then the documented
-# failing one with its merged cross-kernel trace), then run the example notebook headless.
+# failing one with its merged cross-kernel trace, then a batch with its failing inputs),
+# then run the example notebook headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash examples/setup.sh
@@ -16,6 +17,12 @@ if .venv/bin/metakernel-dbg run "$FUNCS" article_intro '"Q999"' '"en"' --trace-j
   echo "expected a failure" >&2; exit 1
 fi
 echo "(JSON trace written to /tmp/mkdbg-trace.json)"
+echo "== a batch: examples/wikifunctions/batch.jsonl (12 renders, 2 failing), 4 at a time"
+if .venv/bin/metakernel-dbg render "$FUNCS" --inputs examples/wikifunctions/batch.jsonl \
+    --concurrency 4 --out /tmp/mkdbg-results.jsonl --traces /tmp/mkdbg-failed-traces.jsonl; then
+  echo "expected two failed renders" >&2; exit 1
+fi
+echo "(results in /tmp/mkdbg-results.jsonl, the failed renders' traces in /tmp/mkdbg-failed-traces.jsonl)"
 echo "== examples/notebook.ipynb on kernel metakernel_dbg"
 .venv/bin/python - <<'PY'
 import nbformat

@@ -3,7 +3,7 @@
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["call", "Session", "AsyncSession", "RenderError", "__version__"]
+__all__ = ["call", "Session", "AsyncSession", "RenderError", "Outcome", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -13,7 +13,7 @@ def __getattr__(name: str) -> Any:
         from .runtimes.python.runtime import call
 
         return call
-    if name in ("Session", "AsyncSession", "RenderError"):
+    if name in ("Session", "AsyncSession", "RenderError", "Outcome"):
         from . import session
 
         return getattr(session, name)

@@ -1,7 +1,8 @@
-"""`metakernel-dbg` (also `python -m metakernel_dbg`): install, run, bench.
+"""`metakernel-dbg` (also `python -m metakernel_dbg`): install, run, render, bench.
 
 Exit codes of `run`: 0 success (JSON result on stdout), 1 the render failed (merged trace
 on stderr, JSON trace written if asked), 2 bad usage (one-line message on stderr).
+`render` renders a batch (see batch/command.py), with the same exit codes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from .batch import command as batch
 from .kernel import install as kernelspec
 
 
@@ -32,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--timeout", type=float, default=60.0, help="seconds a call may take (0: no timeout)"
     )
+    batch.add_arguments(sub.add_parser("render", help="render a batch of inputs (JSON lines)"))
     bench = sub.add_parser("bench", help="measure the call plane against in-run baselines")
     bench.add_argument("--quick", action="store_true", help="few iterations (a smoke run)")
     bench.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         code = 0
     elif ns.command == "run":
         code = run(ns)
+    elif ns.command == "render":
+        code = batch.main(ns)
     else:
         from .bench import run as bench
 

@@ -133,6 +133,10 @@ def from_reply(reply: dict[str, Any]) -> MetaKernelError:
     return exc
 
 
+class RenderQueueFullError(MetaKernelError):
+    """Too many renders at once: every render slot is taken and the waiting queue is full."""
+
+
 # -- exceptions across kernels --------------------------------------------------------------
 #: how deep `__cause__` / `__context__` chains are carried
 _CHAIN_DEPTH = 8

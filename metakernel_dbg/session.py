@@ -2,6 +2,9 @@
 
 A session has no main kernel: its top-level calls come from the engine itself. A failing
 call raises `RenderError`, whose `.trace` is the whole cross-kernel story of the render.
+Calls may run at once (threads on a `Session`, tasks on an `AsyncSession`): each is a
+render of its own. `render()` returns an `Outcome` instead of raising (the batch command
+and the farm use it); `otlp=URL` exports every render's spans to an OTLP/HTTP endpoint.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .debug.cellpath import cell_path
@@ -18,7 +22,7 @@ from .errors import CallArgumentError, MetaKernelError, RemoteError
 from .launch.children import _HOST
 from .trace import Trace
 
-__all__ = ["Session", "AsyncSession", "RenderError"]
+__all__ = ["Session", "AsyncSession", "RenderError", "Outcome"]
 
 
 class RenderError(Exception):
@@ -28,6 +32,22 @@ class RenderError(Exception):
         super().__init__(cause.describe() if isinstance(cause, RemoteError) else str(cause))
         self.trace = trace
         self.cause = cause
+
+
+@dataclass
+class Outcome:
+    """What one render gave: its `value`, or its `error` (with the trace); its trace id."""
+
+    trace_id: str
+    value: Any = None
+    error: RenderError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+_ROOT_KERNEL = {"spec": "session", "kernel_id": "", "pid": os.getpid(), "host": _HOST}
 
 
 class _Streams:
@@ -47,8 +67,24 @@ class _Streams:
 class _Core:
     """The coroutines both session flavours run on the engine loop."""
 
-    def __init__(self, config: EngineConfig, stdout: TextIO | None, stderr: TextIO | None):
+    def __init__(
+        self,
+        config: EngineConfig,
+        stdout: TextIO | None,
+        stderr: TextIO | None,
+        otlp: str | None = None,
+    ):
         self.engine = Engine(_Streams(stdout, stderr), config)
+        self.exporter = None
+        if otlp:
+            from .trace.otlp import OtlpExporter
+
+            self.exporter = OtlpExporter(otlp)
+
+    def close(self) -> None:
+        self.engine.close()
+        if self.exporter is not None:
+            self.exporter.close()  # sends what is still queued
 
     async def define(self, name: str, source: str, kernel: str) -> None:
         try:
@@ -63,23 +99,44 @@ class _Core:
             fdefs = load_directory(directory)
         except DefinitionError as exc:
             raise ValueError(str(exc)) from None
+        return await self.load_functions(fdefs)
+
+    async def load_functions(self, fdefs: list[FunctionDef]) -> list[str]:
         await self.engine.define_many(fdefs)
         return [f.name for f in fdefs]
 
-    async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    async def render(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Outcome:
+        """One top-level call as a render of its own. Raises only what is no render failure:
+        bad arguments (CallArgumentError), a full queue (RenderQueueFullError)."""
         engine = self.engine
-        root = {"spec": "session", "kernel_id": "", "pid": os.getpid(), "host": _HOST}
-        await engine.begin_render("<session>", root)
+        key = await engine.begin_render("<session>", _ROOT_KERNEL)
         try:
-            return await engine.call(name, args, kwargs)
-        except CallArgumentError:
-            raise  # bad arguments to the top-level call: a usage error, nothing ran
-        except MetaKernelError as exc:
-            render = await engine.end_render()
-            assert render is not None
-            raise RenderError(await engine.failure_trace(render, exc), exc) from None
+            failure: MetaKernelError | None = None
+            try:
+                value = await engine.call(key, name, args, kwargs)
+            except CallArgumentError:
+                raise  # bad arguments to the top-level call: a usage error, nothing ran
+            except MetaKernelError as exc:
+                value, failure = None, exc
+            render = await engine.end_render(key)
         finally:
-            await engine.end_render()
+            await engine.end_render(key)  # nothing left to do unless cancelled or raised
+        assert render is not None
+        if failure is None:
+            outcome = Outcome(render.trace_id, value)
+            trace = render.trace() if self.exporter is not None else None
+        else:
+            trace = await engine.failure_trace(render, failure)
+            outcome = Outcome(render.trace_id, error=RenderError(trace, failure))
+        if self.exporter is not None and trace is not None:
+            self.exporter.export(trace)
+        return outcome
+
+    async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        outcome = await self.render(name, args, kwargs)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value
 
 
 #: unattended renders must end: timeouts are on by default in sessions (off in the kernel)
@@ -91,16 +148,21 @@ def _config(kw: dict[str, Any]) -> EngineConfig:
 
 
 class Session:
-    """Blocking API: `with Session() as s: s.load_directory(DIR); s.call(NAME, *args)`."""
+    """Blocking API: `with Session() as s: s.load_directory(DIR); s.call(NAME, *args)`.
+
+    Settings are EngineConfig's (`call_timeout`, `pool_size`, `max_renders`, ...);
+    `otlp="http://HOST:4318"` exports each render's spans (needs the `[otel]` extra).
+    """
 
     def __init__(
         self,
         *,
         stdout: TextIO | None = sys.stdout,
         stderr: TextIO | None = sys.stderr,
+        otlp: str | None = None,
         **config: Any,
     ) -> None:
-        self._core = _Core(_config(config), stdout, stderr)
+        self._core = _Core(_config(config), stdout, stderr, otlp)
 
     def __enter__(self) -> Session:
         self._core.engine.start().result()
@@ -120,16 +182,25 @@ class Session:
         """Load a function directory; returns the function names."""
         return self._run(self._core.load_directory(directory))
 
+    def load_functions(self, fdefs: list[FunctionDef]) -> list[str]:
+        """Define functions read elsewhere (`engine.functions.load_directory`, e.g. on the
+        machine that sent them to a farm worker); returns their names."""
+        return self._run(self._core.load_functions(fdefs))
+
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call NAME as a top-level render; raises RenderError with the trace on failure."""
         return self._run(self._core.call(name, list(args), kwargs))
+
+    def render(self, name: str, *args: Any, **kwargs: Any) -> Outcome:
+        """Call NAME as a top-level render; its Outcome, failed or not."""
+        return self._run(self._core.render(name, list(args), kwargs))
 
     @property
     def last_trace(self) -> Trace | None:
         return self._core.engine.router.last_failure
 
     def close(self) -> None:
-        self._core.engine.close()
+        self._core.close()
 
 
 class AsyncSession:
@@ -140,9 +211,10 @@ class AsyncSession:
         *,
         stdout: TextIO | None = sys.stdout,
         stderr: TextIO | None = sys.stderr,
+        otlp: str | None = None,
         **config: Any,
     ) -> None:
-        self._core = _Core(_config(config), stdout, stderr)
+        self._core = _Core(_config(config), stdout, stderr, otlp)
 
     async def __aenter__(self) -> AsyncSession:
         await asyncio.wrap_future(self._core.engine.start())
@@ -160,9 +232,12 @@ class AsyncSession:
     async def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return await self._core.engine.run(self._core.call(name, list(args), kwargs))
 
+    async def render(self, name: str, *args: Any, **kwargs: Any) -> Outcome:
+        return await self._core.engine.run(self._core.render(name, list(args), kwargs))
+
     @property
     def last_trace(self) -> Trace | None:
         return self._core.engine.router.last_failure
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._core.engine.close)
+        await asyncio.to_thread(self._core.close)

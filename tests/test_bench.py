@@ -43,6 +43,9 @@ STAT_KEYS = [
     "dbg_stock_stop_cycle_ms",
     "dbg_merged_stop_cycle_ms",
     "dbg_step_in_ms",
+    "render_local_ms",
+    "render_farm_ms",
+    "dask_noop_task_ms",
 ]
 NUMBER_KEYS = [
     "fanout_calls",
@@ -66,6 +69,9 @@ NUMBER_KEYS = [
     "start_concurrency",
     "warm_pool_render_s",
     "meta_peak_rss_mib",
+    "farm_renders_per_s",
+    "farm_overhead_ms",
+    "renders_measured_per_level",
 ]
 BOOL_KEYS = [
     "debugpy_in_child_modules",
@@ -85,6 +91,8 @@ RATIO_KEYS = [
     "stacktrace_stock_vs_merged",
     "debugger_no_trace_before_start",
     "debugger_never_started_call",
+    "renders_c4_vs_c1",
+    "farm_overhead_ms",
 ]
 INFO_KEYS = [  # reported without a target
     "stop_cycle_stock_vs_merged",
@@ -92,6 +100,10 @@ INFO_KEYS = [  # reported without a target
     "call_vs_raw_unix",
     "linked_call_share",
     "cold_render_unforked_vs_plain_starts",
+    "renders_c2_vs_c1",
+    "renders_c8_vs_c1",
+    "farm_vs_c4",
+    "farm_overhead_vs_dask_noop",
 ]
 
 
@@ -107,14 +119,14 @@ def _command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "metakernel_dbg"]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 def test_bench_quick(tmp_path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [*_command(), "bench", "--quick", "--json", str(out)],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=420,
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -130,6 +142,8 @@ def test_bench_quick(tmp_path) -> None:
         assert _is_number(m[key]), (key, m[key])
     for key in BOOL_KEYS:
         assert isinstance(m[key], bool), key
+    assert set(m["renders_per_s"]) == {"1", "2", "4", "8"}
+    assert all(_is_number(rate) for rate in m["renders_per_s"].values())
     assert m["big_arg_small_ms"]["bytes"] == 1 << 20
     assert m["big_arg_large_ms"]["bytes"] == 5 << 20
     assert m["functions"] == 6

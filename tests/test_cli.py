@@ -91,18 +91,24 @@ def assert_no_kernels_left(directory: str, timeout: float = 10.0) -> None:
 
 
 def run_cli(
-    args: list[str], tmp: str, *, module: bool = False, cwd: Path = REPO
+    args: list[str],
+    tmp: str,
+    *,
+    module: bool = False,
+    cwd: Path = REPO,
+    command: str = "run",
+    timeout: float = RUN_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, WIKIFUNCTIONS_DATA=str(DATA), TMPDIR=tmp)
     cmd = [sys.executable, "-m", "metakernel_dbg"] if module else [str(CLI)]
     proc = subprocess.run(
-        [*cmd, "run", *args],
+        [*cmd, command, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         encoding="utf-8",
-        timeout=RUN_TIMEOUT,
+        timeout=timeout,
     )
     assert_no_kernels_left(tmp)
     return proc

@@ -17,6 +17,7 @@ SANS_IO = [
     "metakernel_dbg.callplane.wire",
     "metakernel_dbg.callplane.ordering",
     "metakernel_dbg.callplane.values",
+    "metakernel_dbg.batch.records",
 ]
 IO_MODULES = ("socket", "zmq", "asyncio", "threading", "selectors", "subprocess")
 

@@ -43,7 +43,10 @@ def session(tmp_path: Path) -> Iterator[Session]:
         yield s
 
 
-def test_foreign_process_cannot_call_or_inspect(session: Session, tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", ["", "~7"], ids=["as-a-kernel", "as-a-kernel-thread"])
+def test_foreign_process_cannot_call_or_inspect(
+    session: Session, tmp_path: Path, suffix: str
+) -> None:
     marker = tmp_path / "called"
     session.define(
         "effect", f"def effect():\n    open({str(marker)!r}, 'w').close()\n    return 'done'\n"
@@ -54,7 +57,7 @@ def test_foreign_process_cannot_call_or_inspect(session: Session, tmp_path: Path
     assert stat.S_IMODE(workdir.stat().st_mode) & 0o777 == 0o700
     socket_file = Path(router.address.removeprefix("ipc://"))
     assert stat.S_IMODE(socket_file.stat().st_mode) & 0o077 == 0
-    victim = engine.instances["effect"][0].instance_id
+    victim = engine.instances["effect"][0].instance_id + suffix  # a kernel, or one of its threads
 
     # A local process that knows the address and an instance id but not the key.
     attacker = textwrap.dedent(f"""
@@ -77,6 +80,7 @@ def test_foreign_process_cannot_call_or_inspect(session: Session, tmp_path: Path
     )
     assert out.stdout.strip() == "silence", out.stderr
     assert not marker.exists(), "a forged call ran a function"
+    assert not suffix or victim not in router.channels, "a forged thread got a channel"
     assert session.call("effect") == "done" and marker.exists(), "the real call still works"
 
 

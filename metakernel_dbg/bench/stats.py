@@ -18,7 +18,7 @@ FANOUT_KERNELS = 10
 
 @dataclass
 class Plan:
-    """Iteration counts; `quick` is a smoke run (< 90 s), the full run stays < 4 min."""
+    """Iteration counts; `quick` is a smoke run (about 2 min), the full run about 6 min."""
 
     quick: bool
     rounds: int  # interleaved rounds of the per-call measurements
@@ -38,16 +38,22 @@ class Plan:
     dbg_stack: int  # back-to-back stackTrace requests per kernel per round
     dbg_cycles: int  # stop cycles (stackTrace + scopes + variables) per kernel per round
     dbg_steps: int  # stepIn -> stopped, outer -> inner
+    render_level_rounds: int  # interleaved rounds over the concurrency levels
+    renders_per_level: int  # renders of the example per level per round
+    farm_renders: int  # renders through the LocalCluster farm
+    overhead_pairs: int  # single renders, farm vs local engine, alternating
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
             calls = (True, 3, 100, 20, 1000, 6, 1, 3, (1 << 20, 5 << 20), 2, (3, 1))
             debugger = (8, 25, 100_000, 2, 10, 5, 3)
+            renders = (2, 24, 48, 10)
         else:
             calls = (False, 10, 300, 100, 1000, 30, 2, 10, (1 << 20, 50 << 20), 5, (4, 1))
             debugger = (40, 30, 300_000, 5, 40, 20, 10)
-        return cls(*calls, *debugger)
+            renders = (3, 100, 300, 40)
+        return cls(*calls, *debugger, *renders)
 
 
 @dataclass

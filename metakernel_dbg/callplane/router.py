@@ -11,6 +11,13 @@ Notices from different kernels travel on different connections, so a message may
 first. That keeps the router's stack, spans and output order exactly as if it had routed
 every call itself.
 
+Several renders run at once, each with its own live stack, trace, timeouts and budget.
+Every call belongs to the render of its caller: the render that holds the calling kernel
+(an instance serves one render at a time, from its first call in that render to the
+render's end), the render the main kernel's cell is (`bound`), or the render the engine
+named. A kernel's other threads get connections of their own (`KERNEL~N`), and their calls
+a render of their own, a *strand* of the kernel's render: same trace, own stack.
+
 Anything slow (starting a kernel, starting a serve loop) is handed to the engine, which
 posts the outcome back with `post()`. Other threads talk to it only through `post()`.
 """
@@ -18,6 +25,7 @@ posts the outcome back with `post()`. Other threads talk to it only through `pos
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import os
 import threading
@@ -45,9 +53,12 @@ NO_KERNEL = {"spec": "", "kernel_id": "", "pid": None, "host": ""}
 class EngineHooks(Protocol):
     """Services the engine provides to the router (all called on the router thread)."""
 
-    def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None: ...
+    def acquire(
+        self, function: str, exclude: set[str], render: str, done: Callable[[Any], None]
+    ) -> None: ...
     def replace_instance(self, instance: Any) -> None: ...
     def start_serving(self, instance: Any) -> None: ...
+    def finish_render(self, render: Render) -> None: ...
     @property
     def functions(self) -> dict[str, Any]: ...
     def publish_output(self, name: str, text: str) -> None: ...
@@ -79,16 +90,36 @@ class Limits:
 
 @dataclass
 class Render:
-    """The calls of one top-level execution: its trace spans and its live stack."""
+    """The calls of one top-level execution: its trace spans and its live stack.
+
+    A strand (`parent` set) shares its parent's trace (id, root, spans) and ends with it.
+    """
 
     trace_id: str
     root: dict[str, Any]
     spans: dict[str, dict[str, Any]] = field(default_factory=dict)
     stack: list[Level] = field(default_factory=list)
     calls: int = 0
-    serving: set[str] = field(default_factory=set)
     deadline: float | None = None  # time.monotonic() when the whole render times out
     expired: bool = False
+    #: unique among the live renders (the trace id, or trace id/N for a strand)
+    key: str = ""
+    #: who makes this render's outermost calls: "" (the engine) or a call-plane identity
+    caller: str = ""
+    #: the debugger shows each render as a DAP thread; the first render is thread 1
+    thread_id: int = 1
+    parent: Render | None = None
+    strands: list[Render] = field(default_factory=list)
+    #: instances this render holds (by id) until it ends: never lent to another render
+    claimed: dict[str, Any] = field(default_factory=dict)
+    #: instances that died in this render, with the failure their calls get
+    dead: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
+    #: begun by a call outside any render; ends when its stack is empty again
+    implicit: bool = False
+
+    def family(self) -> list[Render]:
+        """This render and its strands."""
+        return [self, *self.strands]
 
     def trace(self) -> Trace:
         """The render's trace; call arguments are decoded here, off the call path."""
@@ -119,10 +150,15 @@ class Router:
         self.channels: dict[str, Channel] = {}
         self.direct: dict[str, str] = {}  # instance id -> address of its own call socket
         self.linked_calls = 0  # calls that went kernel to kernel (for tests and the bench)
-        #: instances that died in this render, with the failure their calls get
-        self.dead: dict[str, tuple[Any, dict[str, Any]]] = {}
+        #: an ended render's instances serve other renders (off: "per-render" isolation)
+        self.reuse_instances = True
         self.order = CausalOrder(lambda peer: peer in self.channels)
-        self.render: Render | None = None
+        #: the live renders, by key
+        self.renders: dict[str, Render] = {}
+        #: the render of callers no render holds: the main kernel's cell, a kernel's other
+        #: threads (strands), callers outside any render (implicit renders)
+        self.bound: dict[str, str] = {}
+        self._thread_ids = itertools.count(2)
         self.last_failure: Trace | None = None
         self._call_ids = iter(range(1, 1 << 62))
         self._pending_inspect: dict[int, Future] = {}
@@ -201,10 +237,11 @@ class Router:
                     self._posted.popleft()()
 
     def _next_timeout_ms(self) -> int | None:
-        render = self.render
-        deadlines = [lvl.deadline for lvl in render.stack if lvl.deadline] if render else []
-        if render is not None and render.deadline and render.stack:
-            deadlines.append(render.deadline)
+        deadlines = []
+        for render in self.renders.values():
+            deadlines += [lvl.deadline for lvl in render.stack if lvl.deadline]
+            if render.deadline and render.stack:
+                deadlines.append(render.deadline)
         if self.order.holding:
             deadlines.append(time.monotonic() + _HOLD_LIMIT / 4)
         if not deadlines:
@@ -212,12 +249,14 @@ class Router:
         return max(0, int((min(deadlines) - time.monotonic()) * 1000) + 1)
 
     def _expire_deadlines(self) -> None:
+        now = time.monotonic()
+        for render in list(self.renders.values()):
+            if render.stack:
+                self._expire(render, now)
+
+    def _expire(self, render: Render, now: float) -> None:
         """A call ran past its timeout: fail the innermost call (the one actually running)
         and replace its kernel; the failure then unwinds the callers like any error."""
-        render = self.render
-        if render is None or not render.stack:
-            return
-        now = time.monotonic()
         call_expired = any(lvl.deadline is not None and now >= lvl.deadline for lvl in render.stack)
         render_expired = render.deadline is not None and now >= render.deadline
         if not (call_expired or render_expired):
@@ -234,10 +273,9 @@ class Router:
             message = f"the render ran past its {self.limits.render_timeout:g} s timeout in {where}"
         else:
             message = f"{where} did not return within {self.limits.call_timeout:g} s"
-        self._callee_failed(level, {"kind": "timeout", "message": message})
+        self._callee_failed(render, level, {"kind": "timeout", "message": message})
         if inst is not None:
             inst.serving = False
-            render.serving.discard(inst.instance_id)
             self.hooks.replace_instance(inst)
 
     # -- instances ----------------------------------------------------------------------
@@ -258,9 +296,19 @@ class Router:
 
     def remove_instance(self, instance_id: str) -> None:
         self.instances.pop(instance_id, None)
-        self.channels.pop(instance_id, None)
         self.direct.pop(instance_id, None)
-        self._handle(self.order.forget(instance_id))
+        for peer in [p for p in self.channels if p.partition(_THREAD)[0] == instance_id]:
+            self.channels.pop(peer, None)
+            self.bound.pop(peer, None)
+            self._handle(self.order.forget(peer))
+
+    def _thread_channel(self, peer: str) -> Channel | None:
+        """A channel for another thread of a known kernel (`KERNEL~N`), on its first
+        message; its key derives from the kernel's as a kernel's derives from the master."""
+        base, sep, number = peer.partition(_THREAD)
+        if not sep or not number.isdigit() or base not in self.instances:
+            return None
+        return Channel(child_key(self.key_for(base), peer), verify_payload=False)
 
     def send(self, instance_id: str, msg: dict[str, Any]) -> bool:
         channel = self.channels.get(instance_id)
@@ -273,26 +321,88 @@ class Router:
         return True
 
     # -- renders ------------------------------------------------------------------------
-    def begin_render(self, root: dict[str, Any]) -> None:
-        """Start a render; `root` names the top-level span (function, kernel)."""
+    def begin_render(self, root: dict[str, Any], caller: str = "") -> Render:
+        """Start a render; `root` names the top-level span (function, kernel). `caller`: the
+        kernel whose calls belong to it (the main kernel for a cell), "" for the engine."""
         span = self._span(root["function"], root["kernel"], None, [], {}, None)
-        self.dead.clear()
-        self.render = Render(new_trace_id(), span, {span["span_id"]: span})
+        trace_id = new_trace_id()
+        render = Render(trace_id, span, {span["span_id"]: span}, key=trace_id, caller=caller)
+        if any(r.thread_id == 1 for r in self.renders.values()):
+            render.thread_id = next(self._thread_ids)
         if self.limits.render_timeout:
-            self.render.deadline = time.monotonic() + self.limits.render_timeout
+            render.deadline = time.monotonic() + self.limits.render_timeout
+        self.renders[render.key] = render
+        if caller:
+            self.bound[caller] = render.key
+        return render
 
-    def end_render(self) -> Render | None:
-        render, self.render = self.render, None
-        if render is not None:
-            render.root["end_ns"] = time.time_ns()
-            for instance_id in render.serving:
-                inst = self.instances.get(instance_id)
-                if inst is not None:
-                    inst.serving = False
-                    self.send(instance_id, {"k": "stop"})
-            for level in render.stack:
+    def _strand(self, parent: Render, caller: str) -> Render:
+        """A render for another thread of a kernel that `parent` holds."""
+        key = f"{parent.trace_id}/{len(parent.strands) + 1}"
+        strand = Render(parent.trace_id, parent.root, parent.spans, key=key, caller=caller)
+        strand.thread_id, strand.parent = next(self._thread_ids), parent
+        strand.deadline = parent.deadline
+        parent.strands.append(strand)
+        self.renders[key] = strand
+        self.bound[caller] = key
+        return strand
+
+    def end_render(self, key: str) -> Render | None:
+        """End a render and its strands. Their instances serve other renders from now on
+        (their serve loops keep running; the links they hold end with the render), unless
+        `reuse_instances` is off ("per-render" isolation: the engine discards them)."""
+        render = self.renders.get(key)
+        if render is None or render.parent is not None:
+            return None
+        render.root["end_ns"] = time.time_ns()
+        for part in render.family():
+            del self.renders[part.key]
+            for peer in [p for p, k in self.bound.items() if k == part.key]:
+                del self.bound[peer]
+            for level in part.stack:
                 if level.callee is not None:
                     level.callee.busy = False
+            for inst in part.claimed.values() if self.reuse_instances else ():
+                if inst.serving:
+                    self.send(inst.instance_id, {"k": "revoke"})
+                if inst.render_id == part.key:
+                    inst.render_id = None
+        return render
+
+    def stop_serving(self, inst: Any) -> None:
+        """End an instance's serve loop (its kernel then runs queued code: a redefinition);
+        a later call starts it again."""
+        if inst.serving:
+            inst.serving = False
+            self.send(inst.instance_id, {"k": "stop"})
+
+    def _end_if_implicit(self, render: Render) -> None:
+        if render.implicit and not render.stack and render.key in self.renders:
+            self.end_render(render.key)
+            self.hooks.finish_render(render)
+
+    def render_of(self, peer: str) -> Render | None:
+        """The render a call-plane peer (a kernel or one of its threads) works for.
+
+        Read-only: safe to call from another thread (the debugger's, on the engine loop)."""
+        key = self.bound.get(peer)
+        if key is None:
+            inst = self.instances.get(peer)
+            key = inst.render_id if inst is not None else None
+        return self.renders.get(key) if key else None
+
+    def _render_for_call(self, caller: str) -> Render:
+        """The render a routed call from `caller` belongs to; a strand for another thread of
+        a kernel in a render, an implicit render for a caller outside any."""
+        render = self.render_of(caller)
+        if render is not None:
+            return render
+        base, sep, _ = caller.partition(_THREAD)
+        parent = self.render_of(base) if sep else None
+        if parent is not None:
+            return self._strand(parent.parent or parent, caller)
+        render = self.begin_render({"function": "<call>", "kernel": dict(NO_KERNEL)}, caller)
+        render.implicit = True
         return render
 
     def _span(self, function, kernel, parent, args, kwargs, site, span_id=None) -> dict[str, Any]:
@@ -314,17 +424,51 @@ class Router:
             "timed_out": False,
         }
 
-    def stack_levels(self) -> list[Level]:
-        """The live call stack, outermost first (a copy; call on the router thread)."""
-        return list(self.render.stack) if self.render else []
+    def stack_levels(self, key: str | None = None) -> list[Level]:
+        """The live call stack of render `key` (of every render if None), outermost first
+        (a copy; call on the router thread)."""
+        if key is not None:
+            render = self.renders.get(key)
+            return list(render.stack) if render else []
+        return [lvl for render in self.renders.values() for lvl in render.stack]
+
+    def chain_of(self, peer: str | None) -> tuple[Render | None, list[tuple[Any, str]]]:
+        """The render `peer` works for (None: the render of thread 1) and its live chain:
+        (instance, call-plane identity) outermost first, the identity answering inspections
+        of that level (a kernel's other thread for a strand)."""
+        if peer is None:
+            render = next((r for r in self.renders.values() if r.thread_id == 1), None)
+        else:
+            render = self.render_of(peer)
+        return render, self._chain(render) if render else []
+
+    def _chain(self, render: Render) -> list[tuple[Any, str]]:
+        chain: list[tuple[Any, str]] = []
+        if render.caller:
+            base = render.caller.partition(_THREAD)[0]
+            if render.parent is not None:  # the parent's chain down to the calling kernel
+                outer = self._chain(render.parent)
+                ids = [inst.instance_id for inst, _ in outer]
+                chain = outer[: ids.index(base)] if base in ids else []
+            if base in self.instances:
+                chain.append((self.instances[base], render.caller))
+        return chain + [(lvl.callee, lvl.callee.instance_id) for lvl in render.stack if lvl.callee]
+
+    def threads(self) -> list[tuple[int, str]]:
+        """(DAP thread id, outermost function) of every live render."""
+        return [
+            (r.thread_id, r.stack[0].span["function"] if r.stack else "")
+            for r in self.renders.values()
+        ]
 
     # -- receiving ----------------------------------------------------------------------
     def _receive(self, frames: list[bytes]) -> None:
         sender = frames[0].decode(errors="replace")
-        channel = self.channels.get(sender)
+        channel = self.channels.get(sender) or self._thread_channel(sender)
         msg = channel.unpack(frames[1:]) if channel else None
         if msg is None:
             return  # unknown peer, forged or replayed: dropped without a word
+        self.channels.setdefault(sender, channel)  # a thread's, kept once it proved its key
         self._handle(self.order.receive(sender, msg, time.monotonic()))
 
     def _handle(self, ready: list[tuple[str, dict[str, Any]]]) -> None:
@@ -335,6 +479,7 @@ class Router:
 
     def _on_call(self, sender: str, msg: dict[str, Any]) -> None:
         self.start_call(
+            self._render_for_call(sender),
             sender,
             msg.get("id"),
             msg.get("fn"),
@@ -346,6 +491,7 @@ class Router:
 
     def start_call(
         self,
+        render: Render | str,
         caller,
         caller_call_id,
         fn,
@@ -357,17 +503,21 @@ class Router:
     ) -> None:
         """Route a call to an idle instance of `fn`, starting one if needed.
 
-        `payload` (JSON of `[args, kwargs]`) is forwarded as is, never decoded here.
+        `render`: the render (or its key) the call belongs to. `payload` (JSON of
+        `[args, kwargs]`) is forwarded as is, never decoded here.
         """
-        render = self.render
-        if render is None:  # a call outside any render (e.g. from a definition cell)
-            self.begin_render({"function": "<call>", "kernel": dict(NO_KERNEL)})
-            render = self.render
-        assert render is not None
-        parent = self._current_span(caller)
+        if isinstance(render, str):
+            found = self.renders.get(render)
+            if found is None:
+                error = {"kind": "aborted", "message": "the render has already ended"}
+                self._fail(caller, caller_call_id, future, error)
+                return
+            render = found
+        parent = self._current_span(render, caller)
         error = self._refuse(render, fn)
         if error:
             self._fail(caller, caller_call_id, future, error)
+            self._end_if_implicit(render)
             return
         render.calls += 1
         # the raw payload is kept; Render.trace() decodes it only if a trace is wanted
@@ -377,7 +527,9 @@ class Router:
         self._push(render, level)
         busy = {lvl.callee.instance_id for lvl in render.stack if lvl.callee is not None}
         forward = {PAYLOAD: payload, "pd": digest} if digest else {PAYLOAD: payload}
-        self.hooks.acquire(fn, busy, lambda result: self._dispatch(level, forward, result))
+        self.hooks.acquire(
+            fn, busy, render.key, lambda result: self._dispatch(render, level, forward, result)
+        )
 
     def _push(self, render: Render, level: Level) -> None:
         """A call starts: it joins the live stack and the trace, its timeout runs."""
@@ -412,10 +564,19 @@ class Router:
             }
         return None
 
-    def _dispatch(self, level: Level, forward: dict[str, Any], result: Any) -> None:
-        """The engine found (or started) an instance for this call, or failed to."""
-        render = self.render
-        if render is None or level not in render.stack:
+    def _dispatch(self, render: Render, level: Level, forward: dict[str, Any], result: Any) -> None:
+        """The engine found (or started) an instance for this call, or failed to. The
+        instance comes claimed for the render (`render_id`)."""
+        live = self.renders.get(render.key) is render
+        wanted = live and level in render.stack
+        if not isinstance(result, BaseException):
+            if live:
+                render.claimed[result.instance_id] = result  # given back when it ends
+            else:
+                result.render_id = None  # the render ended while it started: back to the pool
+            if not wanted:
+                result.busy = False
+        if not wanted:
             return
         if isinstance(result, BaseException):
             render.stack.remove(level)
@@ -430,6 +591,7 @@ class Router:
                 level.future,
                 {"kind": "start", "message": str(result), "span": level.span["span_id"]},
             )
+            self._end_if_implicit(render)
             return
         inst = result
         inst.busy = True
@@ -437,7 +599,6 @@ class Router:
         level.span["kernel"] = inst.kernel_info()
         if not inst.serving:
             inst.serving = True
-            render.serving.add(inst.instance_id)
             self.hooks.start_serving(inst)
         msg = {
             "k": "call",
@@ -450,49 +611,56 @@ class Router:
         }
         if not self.send(inst.instance_id, msg):
             self._callee_failed(
-                level, {"kind": "died", "message": f"{inst.function} kernel is unreachable"}
+                render,
+                level,
+                {"kind": "died", "message": f"{inst.function} kernel is unreachable"},
             )
 
-    def _current_span(self, instance_id: str) -> dict[str, Any]:
-        """The span an instance is currently serving (the root for main and the engine)."""
-        assert self.render is not None
-        for level in reversed(self.render.stack):
-            if level.callee is not None and level.callee.instance_id == instance_id:
+    def _current_span(self, render: Render, peer: str) -> dict[str, Any]:
+        """The span a kernel is currently serving (the root for main and the engine)."""
+        for level in reversed(render.stack):
+            if level.callee is not None and level.callee.instance_id == peer:
                 return level.span
-        return self.render.root
+        if render.parent is not None:  # another thread of a kernel: under what it serves
+            return self._current_span(render.parent, peer.partition(_THREAD)[0])
+        return render.root
 
-    def _level_served_by(self, instance_id: str, call_id: Any) -> Level | None:
-        if self.render is None:
+    def _level_served_by(self, instance_id: str, call_id: Any) -> tuple[Render, Level] | None:
+        render = self.render_of(instance_id)
+        if render is None:
             return None
-        for level in reversed(self.render.stack):
+        for level in reversed(render.stack):
             if (
                 level.callee is not None
                 and level.callee.instance_id == instance_id
                 and level.call_id == call_id
             ):
-                return level
+                return render, level
         return None
 
     def _on_return(self, sender: str, msg: dict[str, Any]) -> None:
-        level = self._level_served_by(sender, msg.get("id"))
-        if level is None:
+        found = self._level_served_by(sender, msg.get("id"))
+        if found is None:
             return
-        self._pop(level)
+        render, level = found
+        self._pop(render, level)
         level.span["end_ns"] = time.time_ns()
         reply = {"k": "return", "id": level.caller_call_id}
         if PAYLOAD in msg:
             reply.update({PAYLOAD: msg[PAYLOAD], "pd": msg["pd"]})
         if msg.get("step"):  # the callee's pending step, for the caller's debugger
             reply["step"] = msg["step"]
-        grant = self._grant(level)
+        grant = None if render.implicit else self._grant(level)
         if grant is not None:
             reply["grant"] = grant
         self._deliver(level, reply)
+        self._end_if_implicit(render)
 
     def _grant(self, level: Level) -> dict[str, Any] | None:
         """A link for the caller to call this instance directly for the rest of the render.
 
-        None for the engine's own calls; for the main kernel, whose own output goes to
+        None for implicit renders (they end with their call; the serve loops with them);
+        for the engine's own calls; for the main kernel, whose own output goes to
         IOPub, not through the router (only a routed return keeps it behind the output of
         the kernels it called); and under a call budget (only routed calls can be refused
         exactly at the budget).
@@ -511,14 +679,15 @@ class Router:
 
     def _on_called(self, sender: str, msg: dict[str, Any]) -> None:
         """A linked call the sender made directly: it joins the stack like a routed one."""
-        render, span_id, fn, to = self.render, msg.get("id"), msg.get("fn"), msg.get("to")
+        render, span_id = self.render_of(sender), msg.get("id")
+        fn, to = msg.get("fn"), msg.get("to")
         if render is None or not isinstance(span_id, str) or not isinstance(to, str):
             return  # no render to record it in (links only hold within a render)
-        inst, death = self.dead.get(to, (self.instances.get(to), None))
+        inst, death = render.dead.get(to, (self.instances.get(to), None))
         if death is None and (
             inst is None
             or inst.busy
-            or inst.instance_id not in render.serving
+            or inst.render_id != render.key
             or inst.function != fn
             or inst.definition is not self.hooks.functions.get(fn)
             or self._refuse(render, fn)
@@ -527,7 +696,7 @@ class Router:
             return
         render.calls += 1
         self.linked_calls += 1
-        parent = self._current_span(sender)
+        parent = self._current_span(render, sender)
         args: Any = msg.get(PAYLOAD, b"[[],{}]")
         size = msg.get("size")
         kwargs = None
@@ -540,28 +709,27 @@ class Router:
         inst.busy = True
         self._push(render, level)
         if death is not None:  # the callee died with this call (or before reading it)
-            self._callee_failed(level, death)
+            self._callee_failed(render, level, death)
 
     def _on_returned(self, sender: str, msg: dict[str, Any]) -> None:
         """Notice of a linked call's return (the value went straight to the caller)."""
-        level = self._level_served_by(sender, msg.get("id"))
-        if level is not None:
-            self._pop(level)
-            level.span["end_ns"] = time.time_ns()
+        found = self._level_served_by(sender, msg.get("id"))
+        if found is not None:
+            self._pop(*found)
+            found[1].span["end_ns"] = time.time_ns()
 
     def _on_error(self, sender: str, msg: dict[str, Any]) -> None:
-        level = self._level_served_by(sender, msg.get("id"))
-        if level is None:
+        found = self._level_served_by(sender, msg.get("id"))
+        if found is None:
             return
         error = dict(msg.get("error") or {})
         error["propagated_from"] = msg.get("propagated_from")
-        self._callee_failed(level, {"kind": "remote", "error": error, "step": msg.get("step")})
+        self._callee_failed(*found, {"kind": "remote", "error": error, "step": msg.get("step")})
 
-    def _callee_failed(self, level: Level, failure: dict[str, Any]) -> None:
+    def _callee_failed(self, render: Render, level: Level, failure: dict[str, Any]) -> None:
         """Record the failure on the span and hand it to the caller."""
-        assert self.render is not None
         span = level.span
-        self._pop(level)
+        self._pop(render, level)
         error = failure.get("error") or {
             "type": _KIND_TYPES.get(failure["kind"], "Error"),
             "message": failure.get("message", ""),
@@ -572,7 +740,7 @@ class Router:
             span["exit"] = failure["exit"]
         if failure["kind"] == "timeout":
             span["timed_out"] = True
-        child = self.render.spans.get(error.get("propagated_from") or "")
+        child = render.spans.get(error.get("propagated_from") or "")
         origin = child.get("origin") if child else None
         span["origin"] = origin or {
             "function": span["function"],
@@ -594,11 +762,11 @@ class Router:
         if failure.get("step"):
             reply["step"] = failure["step"]
         self._deliver(level, reply)
+        self._end_if_implicit(render)
 
-    def _pop(self, level: Level) -> None:
-        assert self.render is not None
-        if level in self.render.stack:
-            self.render.stack.remove(level)
+    def _pop(self, render: Render, level: Level) -> None:
+        if level in render.stack:
+            render.stack.remove(level)
         if level.callee is not None:
             level.callee.busy = False
 
@@ -617,17 +785,19 @@ class Router:
             self.send(caller, reply)
 
     def _on_cancel(self, sender: str, msg: dict[str, Any]) -> None:
-        if self.render is None:
+        render = self.render_of(sender)
+        if render is None:
             return
-        for level in self.render.stack:
+        for level in render.stack:
             if level.caller == sender and level.caller_call_id == msg.get("id"):
                 level.abandoned = True
 
     def _on_out(self, sender: str, msg: dict[str, Any]) -> None:
         name = "stderr" if msg.get("name") == "stderr" else "stdout"
         text = str(msg.get("text", ""))
-        if self.render is not None:
-            span = self._current_span(sender)
+        render = self.render_of(sender)
+        if render is not None:
+            span = self._current_span(render, sender)
             span[name] = cap_text(span[name] + text, _STREAM_CAP)
         self.hooks.publish_output(name, text)
 
@@ -651,13 +821,14 @@ class Router:
 
     def _on_render_error(self, sender: str, msg: dict[str, Any]) -> None:
         """The main kernel reports the uncaught failure of its cell: close the trace."""
-        if self.render is None:
+        render = self.render_of(sender) or self.render_of(sender.partition(_THREAD)[0])
+        if render is None:
             return
-        root = self.render.root
+        root = render.root
         error = dict(msg.get("error") or {})
         error["propagated_from"] = msg.get("propagated_from")
         root.update(status="error", error=error, end_ns=time.time_ns())
-        trace = self.render.trace()
+        trace = render.trace()
         self.last_failure = trace
         self.send(sender, {"k": "render_trace", "text": trace.to_text(color=True)})
 
@@ -680,19 +851,23 @@ class Router:
         """
         inst = self.instances.get(instance_id)
         if inst is not None:
-            self.dead[instance_id] = (inst, failure)
+            render = self.render_of(instance_id)
+            if render is not None:
+                render.dead[instance_id] = (inst, failure)
             self.remove_instance(instance_id)
         self.fail_calls_served_by(instance_id, failure)
 
     def fail_calls_served_by(self, instance_id: str, failure: dict[str, Any]) -> None:
         """Fail the call an instance is serving (and free its caller)."""
-        if self.render is None:
-            return
-        for level in reversed(self.render.stack):
-            if level.callee is not None and level.callee.instance_id == instance_id:
-                self._callee_failed(level, failure)
-                return
+        for render in list(self.renders.values()):
+            for level in reversed(render.stack):
+                if level.callee is not None and level.callee.instance_id == instance_id:
+                    self._callee_failed(render, level, failure)
+                    return
 
+
+#: separates a kernel's id from the number of one of its other threads (`main-1~2`)
+_THREAD = "~"
 
 _KIND_TYPES = {
     "died": "KernelDiedError",

@@ -609,7 +609,7 @@ class Tracer:
         return True
 
     def _load_frames(self) -> list[Frame]:
-        body = self.dap("stackTrace", {"threadId": VIRTUAL_THREAD_ID})
+        body = self.dap("stackTrace", {"threadId": self.session.stop.thread_id})
         frames = frames_from_stack(body.get("stackFrames", []))
         for frame in frames:
             lines = self.source_lines(frame.path)
@@ -685,7 +685,7 @@ class Tracer:
         router = self.engine.router
         deadline = asyncio.get_running_loop().time() + _MAIN_ABORT_WAIT
         while asyncio.get_running_loop().time() < deadline:
-            if router.render is None:
+            if not router.renders:
                 return  # the cell is over
             levels = await asyncio.wrap_future(router.call_soon(router.stack_levels))
             served = [lvl.callee for lvl in levels if lvl.callee is not None]
@@ -693,7 +693,7 @@ class Tracer:
                 await self._abort_call(served[-1].instance_id)
                 return
             await asyncio.sleep(0.02)
-        if self.engine.main is not None and router.render is not None:
+        if self.engine.main is not None and router.renders:
             await self.engine.main.child.interrupt()
 
 

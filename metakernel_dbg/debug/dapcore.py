@@ -21,7 +21,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -312,6 +312,8 @@ class StopState:
     child_thread_id: int | None = None
     #: the child's `stopped` body of the current stop (its reason, an exception's text)
     body: Json = field(default_factory=dict)
+    #: the DAP thread that is stopped: the render the owner works for (one per render)
+    thread_id: int = VIRTUAL_THREAD_ID
     _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
 
     @property
@@ -320,8 +322,8 @@ class StopState:
 
     @property
     def stopped_threads(self) -> list[int]:
-        """``debugInfo.stoppedThreads``: the virtual thread, or nothing."""
-        return [VIRTUAL_THREAD_ID] if self.stopped else []
+        """``debugInfo.stoppedThreads``: the stopped render's thread, or nothing."""
+        return [self.thread_id] if self.stopped else []
 
     def event(self, name: str, body: Json | None = None) -> Json:
         """A proxy event stamped with the proxy's own ``seq`` (children's seqs collide)."""
@@ -333,16 +335,20 @@ class StopState:
             return []
         self.owner = self.child_thread_id = None
         self.ids.invalidate_stopped_state()
-        body = {"threadId": VIRTUAL_THREAD_ID, "allThreadsContinued": True}
+        body = {"threadId": self.thread_id, "allThreadsContinued": True}
+        self.thread_id = VIRTUAL_THREAD_ID
         return [self.event("continued", body)]
 
 
 # Children's thread/process/module/breakpoint/debugpy* events describe one child's internals,
 # which JupyterLab ignores anyway; initialized/terminated are the proxy's own to send.
-def translate_child_event(owner: str, event: Json, state: StopState) -> list[Json]:
+def translate_child_event(
+    owner: str, event: Json, state: StopState, thread_id: int = VIRTUAL_THREAD_ID
+) -> list[Json]:
     """Events to publish for one child debug event, in order (often none).
 
-    - ``stopped`` -> on the virtual thread with ``allThreadsStopped``; preceded by a synthetic
+    - ``stopped`` -> on ``thread_id`` (the thread of the render the owner works for) with
+      ``allThreadsStopped``; preceded by a synthetic
       ``continued`` if the virtual thread was already stopped; ``hitBreakpointIds`` mapped
       through ``state.book`` (unknown ids dropped).
     - ``continued`` from the stopped child, or ``exited``/``terminated`` of it -> ``continued``;
@@ -356,8 +362,9 @@ def translate_child_event(owner: str, event: Json, state: StopState) -> list[Jso
         state.ids.invalidate_stopped_state()
         state.owner, state.child_thread_id = owner, body.get("threadId")
         state.body = dict(body)
+        state.thread_id = thread_id
         new_body = {k: v for k, v in body.items() if k != "hitBreakpointIds"}
-        new_body.update(threadId=VIRTUAL_THREAD_ID, allThreadsStopped=True)
+        new_body.update(threadId=thread_id, allThreadsStopped=True)
         if state.book is not None:
             hits = [state.book.to_virtual(owner, bp) for bp in body.get("hitBreakpointIds", ())]
             if any(hit is not None for hit in hits):
@@ -638,9 +645,14 @@ def debug_info_body(
     }
 
 
-def threads_body() -> Json:
-    """``threads`` reply: the one virtual thread (DAP requires at least one)."""
-    return {"threads": [{"id": VIRTUAL_THREAD_ID, "name": "MainThread"}]}
+def threads_body(renders: Sequence[tuple[int, str]] = ()) -> Json:
+    """``threads`` reply: one thread per live render, given as (thread id, outermost
+    function); thread 1 is always there (DAP requires at least one)."""
+    threads = {VIRTUAL_THREAD_ID: "MainThread"}
+    for thread_id, function in sorted(renders):
+        if thread_id != VIRTUAL_THREAD_ID:
+            threads[thread_id] = f"render {thread_id}" + (f" ({function})" if function else "")
+    return {"threads": [{"id": tid, "name": name} for tid, name in threads.items()]}
 
 
 # Verbatim from debugpy/adapter/clients.py (initialize_request).

@@ -7,12 +7,18 @@ Requests about the stopped kernel go to that child's own debugger through its de
 backend (backend.py) with ids translated; requests about callers blocked in `call()` are
 answered through the call plane; the rest (debugInfo, dumpCell, source, breakpoints) the
 session answers itself. Child debug events come back through `on_child_event`.
+
+Renders that run at once (threads in a cell) are DAP threads of their own, one stack each
+(`threads`, `stackTrace(threadId)`). One stop is shown at a time: a kernel of another
+render that stops meanwhile stays stopped, and its `stopped` is shown once the stop on
+screen has resumed.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -54,6 +60,8 @@ class DebugSession:
         self.backends: dict[str, DebugBackend] = {}
         self.debugging: dict[str, asyncio.Task[None]] = {}
         self.sources: dict[str, str] = {}
+        #: stops of other renders, held while one is shown (child, its `stopped` event)
+        self.deferred: list[tuple[Any, Json]] = []
         engine.instance_hooks.append(self._on_new_instance)
         engine.death_hooks.append(self._on_death)
 
@@ -114,25 +122,28 @@ class DebugSession:
         return {"breakpoints": [{"verified": True} for _ in args["filters"]]}
 
     async def _threads(self, args: Json) -> Json:
-        return dapcore.threads_body()
+        router = self.engine.router
+        return dapcore.threads_body(await asyncio.wrap_future(router.call_soon(router.threads)))
 
     async def _stackTrace(self, args: Json) -> Json:  # noqa: N802
-        if not self.stop.stopped:
-            return {"stackFrames": [], "totalFrames": 0}
+        thread = args.get("threadId", self.stop.thread_id)
+        if not self.stop.stopped or thread != self.stop.thread_id:
+            return {"stackFrames": [], "totalFrames": 0}  # that render runs: no frames
         owner = self.stop.owner
-        chain = await self._chain()
-        if owner not in [i.instance_id for i in chain]:
-            chain = [self._instance(owner)]
-        stopped = chain[-1] if chain[-1].instance_id == owner else self._instance(owner)
-        levels = [await self._backend(stopped).stopped_level(self.stop.child_thread_id)]
-        callers = [i for i in chain if i is not stopped]
+        _, chain = await self._chain(owner)
+        if owner not in [peer for _, peer in chain]:
+            chain = [(self._instance(owner), owner)]
+        stopped = chain[-1] if chain[-1][1] == owner else (self._instance(owner), owner)
+        levels = [await self._backend(stopped[0]).stopped_level(self.stop.child_thread_id)]
+        callers = [link for link in chain if link is not stopped]
         stacks = await asyncio.gather(
-            *(self._inspect(i, {"op": "stack"}) for i in callers), return_exceptions=True
+            *(self._inspect(peer, {"op": "stack"}) for _, peer in callers),
+            return_exceptions=True,
         )
-        for inst, frames in zip(reversed(callers), reversed(stacks), strict=True):
+        for (inst, peer), frames in zip(reversed(callers), reversed(stacks), strict=True):
             caller = [] if isinstance(frames, BaseException) else frames
-            levels.append(self._backend(inst).level(caller))
-        below = await self._exception_below(stopped, levels[0].frames)
+            levels.append(dataclasses.replace(self._backend(inst).level(caller), owner=peer))
+        below = await self._exception_below(stopped[0], levels[0].frames)
         if below is None:
             frames = dapcore.merge_stack(levels, self.ids)
         else:
@@ -159,12 +170,14 @@ class DebugSession:
         except (RuntimeError, KeyError, ValueError, SyntaxError):
             return None  # not one of our runtimes, or no exception there: pydevd's view
 
-    def _inspection(self, frame: tuple[Any, ...]) -> tuple[Any, Json] | None:
-        """For a frame answered through the call plane: its kernel and request base."""
+    @staticmethod
+    def _inspection(frame: tuple[Any, ...]) -> tuple[str, Json] | None:
+        """For a frame answered through the call plane: the peer to ask (a kernel, or one
+        of its threads) and the request's base."""
         if frame[0] == "caller":
-            return self._instance(frame[1]), {"frame": frame[2]}
+            return frame[1], {"frame": frame[2]}
         if frame[0] == "failed":
-            return self._instance(frame[1]), {"failed": frame[2], "frame": frame[3]}
+            return frame[1], {"failed": frame[2], "frame": frame[3]}
         return None
 
     async def _scopes(self, args: Json) -> Json:
@@ -178,9 +191,9 @@ class DebugSession:
         key = self.ids.resolve("variables", args["variablesReference"])
         inspection = self._inspection(key[:-1]) if key[0] in dapcore.INSPECTED else None
         if inspection is not None:
-            inst, request = inspection
+            peer, request = inspection
             request.update(op="variables", scope=key[-1])
-            return {"variables": await self._inspect(inst, request)}
+            return {"variables": await self._inspect(peer, request)}
         body = await self._child(
             self._instance(key[1]), "variables", {**args, "variablesReference": key[2]}
         )
@@ -194,9 +207,9 @@ class DebugSession:
         key = self.ids.resolve("frame", args["frameId"])
         inspection = self._inspection(key)
         if inspection is not None:
-            inst, request = inspection
+            peer, request = inspection
             request.update(op="evaluate", expression=args["expression"])
-            return {**await self._inspect(inst, request), "variablesReference": 0}
+            return {**await self._inspect(peer, request), "variablesReference": 0}
         body = await self._child(self._instance(key[1]), "evaluate", {**args, "frameId": key[2]})
         return dapcore.renumber_child_body("evaluate", body, self.ids, key[1])
 
@@ -219,10 +232,11 @@ class DebugSession:
         return await self._resume("stepOut")
 
     async def _pause(self, args: Json) -> Json:
-        if self.stop.stopped or self.engine.router.render is None:
+        if self.stop.stopped or not self.engine.router.renders:
             return {}  # already stopped, or nothing runs: nothing to pause
-        chain = await self._chain()
-        await self._backend(chain[-1]).pause()
+        _, chain = await self._chain(None)
+        if chain:
+            await self._backend(chain[-1][0]).pause()
         return {}
 
     async def _source(self, args: Json) -> Json:
@@ -245,9 +259,9 @@ class DebugSession:
             key = self.ids.resolve("frame", args["frameId"])
             inspection = self._inspection(key)
             if inspection is not None:
-                inst, request = inspection
+                peer, request = inspection
                 request.update(op="evaluate", expression=args["variableName"])
-                result = await self._inspect(inst, request)
+                result = await self._inspect(peer, request)
                 return {"data": {"text/plain": result["result"]}, "metadata": {}}
             return await self._child(
                 self._instance(key[1]), "richInspectVariables", {**args, "frameId": key[2]}
@@ -258,9 +272,9 @@ class DebugSession:
         key = self.ids.resolve("frame", args["srcFrameId"])
         inspection = self._inspection(key)
         if inspection is not None:
-            inst, request = inspection
+            peer, request = inspection
             code = f"globals()[{args['dstVariableName']!r}] = {args['srcVariableName']}"
-            await self._inspect(inst, {**request, "op": "exec", "code": code})
+            await self._inspect(peer, {**request, "op": "exec", "code": code})
             return {}
         return await self._child(
             self._instance(key[1]), "copyToGlobals", {**args, "srcFrameId": key[2]}
@@ -285,6 +299,7 @@ class DebugSession:
         owner = inst.instance_id
         self.debugging.pop(owner, None)
         self.backends.pop(owner, None)
+        self.deferred = [(i, e) for i, e in self.deferred if i is not inst]
         events = self.stop.resume() if self.stop.owner == owner else []
         events.append(
             self.stop.event(
@@ -293,6 +308,7 @@ class DebugSession:
         )
         for event in events:
             self._emit(event)
+        self._show_deferred()
 
     async def _on_new_instance(self, inst: Any) -> None:
         """A kernel started while the debugger is on gets it before running user code."""
@@ -312,9 +328,17 @@ class DebugSession:
         """Start the debugger in a child once (initialize, attach, breakpoints, filters)."""
         task = self.debugging.get(inst.instance_id)
         if task is None or (task.done() and (task.cancelled() or task.exception())):
-            task = asyncio.ensure_future(self._backend(inst).start(self.book))
+            task = asyncio.ensure_future(self._start_debugger(inst))
             self.debugging[inst.instance_id] = task
         return task
+
+    async def _start_debugger(self, inst: Any) -> None:
+        """A serve loop that outlives renders started before the debugger: it is started
+        again (by the next call) so that it runs under the debugger; stopped before, too,
+        so that code the backend runs in the child does not wait behind it."""
+        self.engine.restart_serving(inst)
+        await self._backend(inst).start(self.book)
+        self.engine.restart_serving(inst)
 
     async def _broadcast(self, command: str, arguments: Json) -> None:
         async def one(inst: Any) -> None:
@@ -331,23 +355,36 @@ class DebugSession:
         return await self._backend(inst).request(command, arguments)
 
     def on_child_event(self, inst: Any, event: Json) -> None:
-        if event.get("event") == "stopped":
+        render = self.engine.router.render_of(inst.instance_id)
+        thread = render.thread_id if render is not None else dapcore.VIRTUAL_THREAD_ID
+        name = event.get("event")
+        if name == "stopped":
             self._tell_waiting_callers(inst.instance_id, stepping.on_stop())
-        for out in dapcore.translate_child_event(inst.instance_id, event, self.stop):
+        if name in ("continued", "exited", "terminated"):
+            self.deferred = [(i, e) for i, e in self.deferred if i is not inst]
+        elif name == "stopped" and self.stop.stopped and thread != self.stop.thread_id:
+            self.deferred.append((inst, event))  # another render's stop: shown after this one
+            return
+        for out in dapcore.translate_child_event(inst.instance_id, event, self.stop, thread):
             self._emit(out)
+        self._show_deferred()
+
+    def _show_deferred(self) -> None:
+        """Once no stop is shown, show the next held one (its kernel is still stopped)."""
+        if self.deferred and not self.stop.stopped:
+            inst, event = self.deferred.pop(0)
+            self.on_child_event(inst, event)
 
     def _tell_waiting_callers(self, owner: str, action: str) -> None:
         """Every kernel waiting in `call()` on the stopped one drops its pending step
         (sent through the router before the frontend hears of the stop, so before any step
         the user takes from it)."""
-        router, main = self.engine.router, self.engine.main
+        router = self.engine.router
 
         def send() -> None:
-            waiting = [main] if main is not None else []
-            waiting += [lvl.callee for lvl in router.stack_levels() if lvl.callee is not None]
-            for inst in waiting:
-                if inst.instance_id != owner:
-                    router.inspect(inst.instance_id, {"op": "step", "action": action})
+            for _inst, peer in router.chain_of(owner)[1]:
+                if peer != owner:
+                    router.inspect(peer, {"op": "step", "action": action})
 
         router.post(send)
 
@@ -390,17 +427,16 @@ class DebugSession:
         await self._broadcast("setExceptionBreakpoints", {"filters": filters})
 
     # -- the call chain -----------------------------------------------------------------------
-    async def _chain(self) -> list[Any]:
-        """Instances of the live call chain, outermost (main) first."""
+    async def _chain(self, owner: str | None) -> tuple[Any, list[tuple[Any, str]]]:
+        """The render `owner` works for (None: thread 1's) and its live chain, outermost
+        first: (instance, the call-plane peer that answers inspections of that level)."""
         router = self.engine.router
-        levels = await asyncio.wrap_future(router.call_soon(router.stack_levels))
-        chain = [self._main()] if self.engine.main else []
-        chain += [lvl.callee for lvl in levels if lvl.callee is not None]
-        return chain
+        return await asyncio.wrap_future(router.call_soon(lambda: router.chain_of(owner)))
 
-    async def _inspect(self, inst: Any, request: Json) -> Any:
+    async def _inspect(self, peer: str, request: Json) -> Any:
+        """Ask a caller blocked in call() (a kernel, or one of its threads) about its frames."""
         router = self.engine.router
-        outer = router.call_soon(lambda: router.inspect(inst.instance_id, request))
+        outer = router.call_soon(lambda: router.inspect(peer, request))
         inner = await asyncio.wrap_future(outer)
         return await asyncio.wait_for(asyncio.wrap_future(inner), _INSPECT_TIMEOUT)
 

@@ -2,8 +2,13 @@
 
 It owns an asyncio loop on its own thread, so that the kernel's shell and control threads
 and a plain script can all drive it through `submit()`. It keeps the function registry,
-the child kernel instances of every function (one per concurrent call level), the main
-kernel, and the router that moves calls between them.
+the child kernel instances of every function (one per concurrent call level and render),
+the main kernel, and the router that moves calls between them.
+
+Renders may run at once (`max_renders`); the rest wait in a bounded queue (`max_queued`),
+beyond which a render is refused (`RenderQueueFullError`). An instance serves one render
+at a time: it is *claimed* (`Instance.render_id`) by its first call in a render and given
+back when that render ends, so a kernel busy in one render is never re-entered by another.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..errors import (
     KernelDiedError,
     KernelStartError,
     MetaKernelError,
+    RenderQueueFullError,
     from_reply,
 )
 from ..launch.children import ChildKernel
@@ -66,6 +72,13 @@ class EngineConfig:
     isolation: str = "shared"
     #: start ipykernel children by forking them from a fork server (see forkserver.py)
     fork: bool = True
+    #: renders that may run at once (each holds its own instances); the rest wait
+    max_renders: int = 4 * max(1, os.cpu_count() or 1)
+    #: renders that may wait for a slot; one more is refused with RenderQueueFullError
+    max_queued: int = 1000
+    #: instances started per function when it is defined (at least one); a batch sets its
+    #: concurrency, so that its renders find their kernels up instead of starting them
+    instances: int = 1
 
 
 class Frontend(Protocol):
@@ -96,8 +109,7 @@ class Instance:
         self.definition = definition
         self.serving = False
         self.busy = False
-        self.serve_reply: asyncio.Future[dict[str, Any]] | None = None
-        #: trace id of the render this instance serves ("per-render" isolation)
+        #: key of the render that holds this instance (None: free); set on the router thread
         self.render_id: str | None = None
 
     def kernel_info(self) -> dict[str, Any]:
@@ -126,8 +138,12 @@ class Engine:
                 render_timeout=self.config.render_timeout,
             ),
         )
+        self.router.reuse_instances = self.config.isolation != "per-render"
         self._ids = itertools.count(1)
         self._start_gate: asyncio.Semaphore | None = None
+        self._render_slots: asyncio.Semaphore | None = None
+        self._queued = 0
+        self._live: set[str] = set()  # keys of the renders begun and not yet ended
         self._spec_argv: dict[str, list[str]] = {}
         self._fork_servers: dict[str, asyncio.Task[ForkServer]] = {}  # by Python executable
         #: warm function kernels (config.pool_size > 0)
@@ -158,6 +174,7 @@ class Engine:
 
     async def _start(self) -> None:
         self._start_gate = asyncio.Semaphore(self.config.start_concurrency)
+        self._render_slots = asyncio.Semaphore(max(1, self.config.max_renders))
         self._monitor = asyncio.create_task(self._watch_children())
         if self.config.pool_size > 0:
             self.pool = KernelPool(
@@ -391,12 +408,15 @@ class Engine:
             )
 
     async def define_in(self, instance: Instance, fdef: FunctionDef) -> None:
+        if instance.serving:  # the definition runs once its serve loop has stopped
+            self.restart_serving(instance)
         code = instance.runtime.define_code(fdef.name, fdef.source, fdef.filename)
-        await self.run_in(instance, code)
+        await self.run_in(instance, code)  # sent now: before any later serve request
         instance.definition = fdef
 
     async def define(self, fdef: FunctionDef) -> Instance:
-        """Register (or replace) a function and make sure one live instance runs it."""
+        """Register (or replace) a function and make sure `config.instances` live instances
+        (at least one) run it."""
         old = self.functions.get(fdef.name)
         self.functions[fdef.name] = fdef
         group = self.instances.setdefault(fdef.name, [])
@@ -404,10 +424,18 @@ class Engine:
             stale, group[:] = list(group), []
             await asyncio.gather(*(self._discard(i) for i in stale))
         try:
-            if not group:
-                group.append(await self.start_instance(fdef, fdef.kernel))
-            else:
-                await asyncio.gather(*(self.define_in(i, fdef) for i in group))
+            await asyncio.gather(*(self.define_in(i, fdef) for i in group))
+            missing = max(1, self.config.instances) - len(group)
+            started = await asyncio.gather(
+                *(self.start_instance(fdef, fdef.kernel) for _ in range(missing)),
+                return_exceptions=True,
+            )
+            failed = [e for e in started if isinstance(e, BaseException)]
+            if failed:
+                ok = [i for i in started if not isinstance(i, BaseException)]
+                await asyncio.gather(*(self._discard(i) for i in ok))
+                raise failed[0]
+            group.extend(started)
         except Exception:
             if old is None:
                 self.functions.pop(fdef.name, None)
@@ -429,24 +457,25 @@ class Engine:
             self.frontend.publish(msg["header"]["msg_type"], msg["content"])
 
     # -- hooks called by the router (router thread) ---------------------------------------
-    def acquire(self, function: str, exclude: set[str], done: Callable[[Any], None]) -> None:
-        """Give the router an idle, up-to-date instance; start one if none is free."""
+    def acquire(
+        self, function: str, exclude: set[str], render: str, done: Callable[[Any], None]
+    ) -> None:
+        """Give the router an idle, up-to-date instance that no other render holds, claimed
+        for `render`; start one if none is free."""
         fdef = self.functions.get(function)
-        render = self.router.render.trace_id if self.router.render else None
-        per_render = self.config.isolation == "per-render"
         for inst in self.instances.get(function, []):
             if inst.busy or inst.instance_id in exclude or inst.definition is not fdef:
                 continue
-            if per_render and inst.render_id not in (None, render):
-                continue  # served another render: never reused
-            inst.render_id = render if per_render else None
+            if inst.render_id not in (None, render):
+                continue  # another render holds it (or, "per-render", held it: discarded)
+            inst.render_id = render
             done(inst)
             return
 
         async def start() -> None:
             try:
                 inst: Any = await self.start_instance(fdef, fdef.kernel)  # type: ignore[union-attr]
-                inst.render_id = render if per_render else None
+                inst.render_id, inst.busy = render, True  # no other render may take it
                 self.instances.setdefault(function, []).append(inst)
             except Exception as exc:  # noqa: BLE001 - reported to the caller
                 inst = exc
@@ -466,54 +495,100 @@ class Engine:
                     "user_expressions": {},
                 },
             )
-            instance.serve_reply = instance.child.expect_reply(msg_id)
-            instance.serve_reply.add_done_callback(_consume)
+            instance.child.expect_reply(msg_id).add_done_callback(_consume)
 
         self.loop.call_soon_threadsafe(send)
+
+    def restart_serving(self, instance: Instance) -> None:
+        """End the instance's serve loop; its next call starts a new one (which then runs
+        under a debugger started meanwhile)."""
+        self.router.post(lambda: self.router.stop_serving(instance))
 
     def publish_output(self, name: str, text: str) -> None:
         self.frontend.publish("stream", {"name": name, "text": text})
 
     # -- renders ------------------------------------------------------------------------
     async def begin_render(
-        self, root_function: str, kernel: dict[str, Any], origin: Any = None
-    ) -> None:
-        await asyncio.wrap_future(
-            self.router.call_soon(
-                lambda: self.router.begin_render({"function": root_function, "kernel": kernel})
+        self,
+        root_function: str,
+        kernel: dict[str, Any],
+        origin: Any = None,
+        caller: Instance | None = None,
+    ) -> str:
+        """Start a render once a slot is free; its key. `caller`: the kernel whose calls
+        belong to it (the main kernel for a cell), None for calls the engine makes."""
+        await self._take_render_slot()
+        render = None
+        try:
+            render = await asyncio.wrap_future(
+                self.router.call_soon(
+                    lambda: self.router.begin_render(
+                        {"function": root_function, "kernel": kernel},
+                        caller.instance_id if caller else "",
+                    )
+                )
             )
-        )
-        for watcher in self.render_watchers:
-            await watcher.render_started(origin)
+            self._live.add(render.key)
+            for watcher in self.render_watchers:
+                await watcher.render_started(origin)
+        except BaseException:
+            if render is not None:
+                self._live.discard(render.key)
+                self.router.post(lambda: self.router.end_render(render.key))
+            self._render_slots.release()  # type: ignore[union-attr]
+            raise
+        return render.key
 
-    async def end_render(self, origin: Any = None) -> Render | None:
-        """Close the render: stop serve loops so function kernels are idle again."""
-        for watcher in self.render_watchers:
-            await watcher.render_ended(origin)
-        render = await asyncio.wrap_future(self.router.call_soon(self.router.end_render))
+    async def _take_render_slot(self) -> None:
+        slots = self._render_slots
+        assert slots is not None
+        if not slots.locked():
+            await slots.acquire()
+            return
+        if self._queued >= self.config.max_queued:
+            raise RenderQueueFullError(
+                f"{self.config.max_renders} renders are running and {self._queued} are "
+                f"waiting (max_queued={self.config.max_queued}): render refused"
+            )
+        self._queued += 1
+        try:
+            await slots.acquire()
+        finally:
+            self._queued -= 1
+
+    async def end_render(self, key: str, origin: Any = None) -> Render | None:
+        """Close render `key` (None if it has ended already): its kernels serve other renders
+        from now on (or, "per-render", are discarded)."""
+        if key not in self._live:
+            return None
+        self._live.discard(key)
+        try:
+            for watcher in self.render_watchers:
+                await watcher.render_ended(origin)
+        finally:
+            render = await asyncio.wrap_future(
+                self.router.call_soon(lambda: self.router.end_render(key))
+            )
+            self._render_slots.release()  # type: ignore[union-attr]  # its kernels are free
         if render is not None:
-            waits = [
-                i.serve_reply
-                for g in self.instances.values()
-                for i in g
-                if i.instance_id in render.serving and i.serve_reply is not None
-            ]
-            if waits:
-                await asyncio.wait(waits, timeout=10)
-            if self.config.isolation == "per-render":
-                used = [
-                    i
-                    for g in self.instances.values()
-                    for i in g
-                    if i.render_id is not None and i.render_id == render.trace_id
-                ]
-                for inst in used:
-                    self._forget(inst)
-                    self._in_background(self._discard(inst))
+            await self._finish(render)
         return render
 
-    async def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """A top-level call made by the engine itself (Session.call, the CLI)."""
+    def finish_render(self, render: Render) -> None:
+        """Router hook: an implicit render ended (its call returned)."""
+        self.loop.call_soon_threadsafe(lambda: self._in_background(self._finish(render)))
+
+    async def _finish(self, render: Render) -> None:
+        """After a render's end, "per-render": discard the kernels it used."""
+        if self.config.isolation != "per-render":
+            return  # the router gave them back already
+        for inst in (i for part in render.family() for i in part.claimed.values()):
+            if inst in self.instances.get(inst.function, []):
+                self._forget(inst)
+                self._in_background(self._discard(inst))
+
+    async def call(self, render: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A top-level call made by the engine itself (Session.call, the CLI) in `render`."""
         payload = values.encode_call(args, kwargs, f"call({name!r})")
         if len(payload) > self.config.max_message:
             raise CallArgumentError(
@@ -521,7 +596,9 @@ class Engine:
                 f"call plane's limit of {self.config.max_message} bytes"
             )
         fut: Future = Future()
-        self.router.post(lambda: self.router.start_call("", None, name, payload, None, future=fut))
+        self.router.post(
+            lambda: self.router.start_call(render, "", None, name, payload, None, future=fut)
+        )
         reply = await asyncio.wrap_future(fut)
         if reply["k"] == "return":
             return values.decode(reply[PAYLOAD]) if PAYLOAD in reply else None

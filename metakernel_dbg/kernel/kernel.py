@@ -243,7 +243,7 @@ class MetaKernel(Kernel):
             ).start()
 
         origin = CellOrigin(code, parent, ident, allow_stdin and not silent)
-        await engine.run(engine.begin_render("<module>", main.kernel_info(), origin))
+        key = await engine.run(engine.begin_render("<module>", main.kernel_info(), origin, main))
         try:
             reply = await engine.run(
                 main.child.request(
@@ -253,7 +253,7 @@ class MetaKernel(Kernel):
         except MetaKernelError as exc:  # the main kernel died mid-cell; a new one starts
             return self._error_reply(type(exc).__name__, str(exc), [f"{exc}"])
         finally:
-            await engine.run(engine.end_render(origin))
+            await engine.run(engine.end_render(key, origin))
             self.flush_output()
         result = dict(reply["content"])
         result["execution_count"] = self.execution_count

@@ -10,8 +10,12 @@ started it:
    hello to the router.
 2. `define_code(fdef)`: run to define, or redefine, a function (checked beforehand with
    `check_definition`, so mistakes show in the defining cell).
-3. `serve_code`: run as one long execute_request for the length of a render; the child
-   runs the calls routed (or linked) to it until the router says stop.
+3. `serve_code`: run as one long execute_request; the child runs the calls routed (or
+   linked) to it, for one render at a time and across renders, until the router says
+   `stop` (a redefinition, a debugger starting). At the end of each render the router
+   sends `revoke`: the links granted in it end. A thread other than the one serving or
+   calling may call over a connection of its own, identity `ID~N`, keyed
+   `child_key(own key, "ID~N")`; the router gives its calls a render (strand) of their own.
 4. While a caller waits in `call()`, its runtime answers the router's `inspect` requests
    about the waiting frames (`op`: `stack` -> [`FrameData`], `variables` -> [`VariableData`],
    `evaluate` -> `{"result", "type"}`, `exec`), so debuggers and the console see waiting
@@ -114,7 +118,7 @@ class ChildRuntime(ABC):
     def define_code(self, name: str, source: str, filename: str) -> str:
         """Code that defines `name` from `source`, its code carrying `filename` (step 2)."""
 
-    #: the long execute_request of a render (step 3)
+    #: the long execute_request of a serve loop (step 3)
     serve_code: ClassVar[str]
 
     def kernel_header(self, source: str) -> str | None:

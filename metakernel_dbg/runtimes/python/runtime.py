@@ -1,8 +1,8 @@
 """The part of metakernel_dbg that runs inside every child kernel.
 
 `bootstrap()` connects the child to the meta-kernel's router and installs the `call`
-builtin. A function kernel then runs `serve()` (as one long execute_request) for the
-duration of a render; the main kernel just runs cells. `call()` sends a signed message to
+builtin. A function kernel then runs `serve()` (as one long execute_request, across
+renders); the main kernel just runs cells. `call()` sends a signed message to
 the router and waits in short Python-level slices, so that while it waits it can answer
 the router's inspection requests (stack, variables, evaluate: how debuggers and the console
 see callers that are blocked) and stays pausable by a debugger.
@@ -33,7 +33,7 @@ from ...callplane import values
 from ...callplane.local import KIND as LOCAL
 from ...callplane.local import LocalChildSide
 from ...callplane.transport import ChildSide, Endpoint, Line
-from ...callplane.wire import ARGS_PREVIEW, PAYLOAD, Channel, link_keys
+from ...callplane.wire import ARGS_PREVIEW, PAYLOAD, Channel, child_key, link_keys
 from ...errors import (
     CallArgumentError,
     RemoteError,
@@ -47,6 +47,7 @@ from . import PythonRuntime, debughooks
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(metakernel_dbg.__file__))
 _WAIT_SLICE_MS = 50
 _OUT_FLUSH_BYTES = 8192
+_KEPT_FAILURES = 16
 _HIDDEN_GLOBALS = {"In", "Out", "exit", "quit", "get_ipython", "call", "open"}
 
 _runtime: _Runtime | None = None
@@ -147,8 +148,33 @@ class _Caller:
         self.channel: Channel | None = None  # known once the caller said who it is
 
 
+class _Port:
+    """One thread's connection to the router (a zmq socket serves one thread at a time)."""
+
+    __slots__ = ("sock", "channel", "poller", "waiting_frames", "dep")
+
+    def __init__(self, sock: zmq.Socket, channel: Channel) -> None:
+        self.sock, self.channel = sock, channel
+        self.poller = zmq.Poller()
+        self.poller.register(sock, zmq.POLLIN)
+        #: frames of the callers currently blocked in call(), innermost first, for inspection
+        self.waiting_frames: list[FrameType] = []
+        #: the router message that must be handled before our next one: [peer, number]
+        self.dep: list[Any] | None = None
+
+    def __del__(self) -> None:  # a thread's own port goes with its thread
+        self.sock.close(linger=0)
+
+
 class _Runtime:
-    """One child's end of the call plane."""
+    """One child's end of the call plane.
+
+    The kernel's own connection (its instance id) serves the serve loop and the calls of
+    whichever thread uses it first; a thread that calls while another uses it gets a
+    connection of its own (`ID~N`, keyed from the kernel's key), and the router gives its
+    calls a render of their own (`enter` / `leave`). Only the kernel's own connection is
+    granted direct lines.
+    """
 
     def __init__(
         self, endpoint: Endpoint, instance_id: str, key: bytes, role: str, max_message: int
@@ -158,13 +184,14 @@ class _Runtime:
         self.max_message = max_message
         self.role = role
         self.side = _CHILD_SIDES[endpoint["kind"]](endpoint)
-        self.sock = self.side.connect_router(zmq.Context.instance(), instance_id.encode())
-        self.channel = Channel(key)
+        router = self.side.connect_router(zmq.Context.instance(), instance_id.encode())
+        self._primary = _Port(router, Channel(key))
+        self._primary_lock = threading.Lock()  # held by the thread using the kernel's port
+        self._local = threading.local()
+        self._thread_numbers = itertools.count(1)
         # direct calls arrive on a listener of our own
         self.listener, direct_address = self.side.listen(instance_id)
         self.callers: dict[int, _Caller] = {}  # by file descriptor
-        self.poller = zmq.Poller()
-        self.poller.register(self.sock, zmq.POLLIN)
         self.serve_poller = zmq.Poller()
         self.serve_poller.register(self.sock, zmq.POLLIN)
         self.serve_poller.register(self.listener.fileno(), zmq.POLLIN)
@@ -175,15 +202,45 @@ class _Runtime:
         self.max_depth = 0
         #: instances on the call stack down to (and including) this one, outermost first
         self.chain: list[str] = []
-        #: the router message that must be handled before our next one: [peer, number]
-        self.dep: list[Any] | None = None
         self.send({"k": "hello", "direct": direct_address})  # now the router can route to us
         self.ids = itertools.count(1)
-        #: frames of the callers currently blocked in call(), innermost first, for inspection.
-        self.waiting_frames: list[FrameType] = []
-        #: by span: the frames of the calls that failed here in this render (FrameKeeper)
-        self.failed: dict[str, list[FrameType]] = {}
         self.streams: tuple[_CallStream, _CallStream] | None = None
+        #: by span: the frames of the last calls that failed here (FrameKeeper), for a
+        #: debugger stopped on their exceptions further up
+        self.failed: dict[str, list[FrameType]] = {}
+
+    # -- this thread's connection ------------------------------------------------------
+    @property
+    def port(self) -> _Port:
+        return getattr(self._local, "port", None) or self._primary
+
+    sock = property(lambda self: self.port.sock)
+    channel = property(lambda self: self.port.channel)
+    poller = property(lambda self: self.port.poller)
+    waiting_frames = property(lambda self: self.port.waiting_frames)
+    dep = property(lambda self: self.port.dep, lambda self, value: setattr(self.port, "dep", value))
+
+    def enter(self, primary: bool = False) -> _Port | None:
+        """Pick this thread's port for a call (`primary`: wait for the kernel's own, for a
+        serve loop); None when nested in this thread's own call. Give it back with `leave`."""
+        if getattr(self._local, "port", None) is not None:
+            return None
+        if self._primary_lock.acquire(blocking=primary):
+            self._local.port = self._primary
+        else:
+            own = getattr(self._local, "own", None)
+            if own is None:
+                identity = f"{self.instance_id}~{next(self._thread_numbers)}"
+                sock = self.side.connect_router(zmq.Context.instance(), identity.encode())
+                own = self._local.own = _Port(sock, Channel(child_key(self.key, identity)))
+            self._local.port = own
+        return self._local.port
+
+    def leave(self, entered: _Port | None) -> None:
+        if entered is not None:
+            self._local.port = None
+            if entered is self._primary:
+                self._primary_lock.release()
 
     # -- messaging ---------------------------------------------------------------------
     def pack(self, msg: dict[str, Any]) -> list[bytes]:
@@ -301,8 +358,8 @@ class _Runtime:
         return None if reply["k"] == "redirect" else reply
 
     def _link_for(self, name: str) -> _Link | None:
-        if len(self.chain) >= self.max_depth:
-            return None  # the router refuses this call: let it say why
+        if len(self.chain) >= self.max_depth or self.port is not self._primary:
+            return None  # the router refuses this call (let it say why), or another thread
         for instance_id in self.grants.get(name, ()):
             if instance_id not in self.chain:
                 return self.links[instance_id]
@@ -374,7 +431,8 @@ class _Runtime:
 
     # -- serving -----------------------------------------------------------------------
     def serve(self) -> None:
-        """Run calls routed to this kernel until the router says stop (end of a render)."""
+        """Run calls routed to this kernel until the router says stop (a redefinition, a
+        debugger starting); at the end of each render the router revokes its links."""
         self.send({"k": "serving"})
         try:
             while True:
@@ -401,7 +459,6 @@ class _Runtime:
                     continue
         finally:
             self.grants.clear()  # grants hold for one render
-            self.failed.clear()
 
     def _accept(self) -> None:
         line = self.side.accept(self.listener, self.max_message)
@@ -482,6 +539,8 @@ class _Runtime:
         error["instance"] = self.instance_id
         if span is not None:  # the failed call's frames stay inspectable for this render
             self.failed[str(span)] = keeper.frames
+            while len(self.failed) > _KEPT_FAILURES:
+                del self.failed[next(iter(self.failed))]
         reply: dict[str, Any] = {"k": "error", "id": call_id, "error": error}
         if isinstance(exc, RemoteError):
             error["type"], error["message"] = exc.remote_type, exc.remote_message
@@ -668,13 +727,23 @@ def define(name: str, source: str, filename: str) -> None:
 
 
 def serve() -> None:
-    _require().serve()
+    runtime = _require()
+    entered = runtime.enter(primary=True)
+    try:
+        runtime.serve()
+    finally:
+        runtime.leave(entered)
 
 
 def call(name: str, *args: Any, **kwargs: Any) -> Any:
     """Call the function NAME in its own kernel; arguments and result are JSON values."""
     __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
-    return _require().call(name, args, kwargs, sys._getframe(1))
+    runtime = _require()
+    entered = runtime.enter()
+    try:
+        return runtime.call(name, args, kwargs, sys._getframe(1))
+    finally:
+        runtime.leave(entered)
 
 
 def _raise_here(exc: BaseException) -> None:
@@ -704,8 +773,12 @@ def _install_error_display() -> None:
         runtime = _require()
         own = describe_error(value)
         own["type"], own["message"] = value.remote_type, value.remote_message
-        runtime.send({"k": "render_error", "error": own, "propagated_from": value.span_id})
-        text = _wait_for(runtime, "render_trace")
+        entered = runtime.enter()
+        try:
+            runtime.send({"k": "render_error", "error": own, "propagated_from": value.span_id})
+            text = _wait_for(runtime, "render_trace")
+        finally:
+            runtime.leave(entered)
         stb = [text.get("text", str(value))] if text else [str(value)]
         shell._showtraceback(etype, value, stb)
         return stb

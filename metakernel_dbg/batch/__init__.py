@@ -1,0 +1,1 @@
+"""Batches of renders: the `metakernel-dbg render` command and what it shares with the farm."""
