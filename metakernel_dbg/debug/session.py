@@ -121,11 +121,10 @@ class DebugSession:
         levels = [await self._backend(stopped).stopped_level(self.stop.child_thread_id)]
         callers = [i for i in chain if i is not stopped]
         stacks = await asyncio.gather(
-            *(self._inspect(i, {"op": "stack"}) for i in callers), return_exceptions=True
+            *(self._backend(i).caller_level() for i in callers), return_exceptions=True
         )
-        for inst, frames in zip(reversed(callers), reversed(stacks), strict=True):
-            caller = [] if isinstance(frames, BaseException) else frames
-            levels.append(self._backend(inst).level(caller))
+        for inst, level in zip(reversed(callers), reversed(stacks), strict=True):
+            levels.append(self._backend(inst).level([]) if isinstance(level, Exception) else level)
         frames = dapcore.merge_stack(levels, self.ids)
         return {"stackFrames": frames, "totalFrames": len(frames)}
 
@@ -168,7 +167,13 @@ class DebugSession:
         if not self.stop.stopped:
             return {"__error__": f"{command}: the program is not stopped"}
         inst = self._instance(self.stop.owner)
+        await self._release_callers()
         return await self._child(inst, command, {"threadId": self.stop.child_thread_id})
+
+    async def _release_callers(self) -> None:
+        """Callers held in their own debugger while stopped (JS) run on with the program."""
+        backends = list(self.backends.values())
+        await asyncio.gather(*(b.release() for b in backends), return_exceptions=True)
 
     async def _continue(self, args: Json) -> Json:
         return await self._resume("continue")
@@ -191,11 +196,12 @@ class DebugSession:
 
     async def _source(self, args: Json) -> Json:
         path = (args.get("source") or {}).get("path", "")
+        mime = "text/javascript" if path.endswith(".js") else "text/x-python"
         if path in self.sources:
-            return {"content": self.sources[path], "mimeType": "text/x-python"}
+            return {"content": self.sources[path], "mimeType": mime}
         try:
             with open(path, encoding="utf-8") as f:
-                return {"content": f.read(), "mimeType": "text/x-python"}
+                return {"content": f.read(), "mimeType": mime}
         except OSError:
             return {"__error__": "source unavailable"}
 
@@ -268,7 +274,11 @@ class DebugSession:
         """The child's debug backend (made on first use; its debugger starts in `_debug`)."""
         backend = self.backends.get(inst.instance_id)
         if backend is None:
-            backend = load_backend(inst.runtime.debug_backend)(inst, self.on_child_event)
+
+            async def inspect(request: Json) -> Any:
+                return await self._inspect(inst, request)
+
+            backend = load_backend(inst.runtime.debug_backend)(inst, self.on_child_event, inspect)
             self.backends[inst.instance_id] = backend
         return backend
 
