@@ -24,6 +24,7 @@ const vm = require('node:vm');
 
 const debug = require('./lib/debug.cjs');
 const errors = require('./lib/errors.cjs');
+const lifetime = require('./lib/lifetime.cjs');
 const locals = require('./lib/locals.cjs');
 const { Transport } = require('./lib/transport.cjs');
 const values = require('./lib/values.cjs');
@@ -33,6 +34,7 @@ const { PAYLOAD, Channel } = wire;
 const WAIT_SLICE_MS = 50;
 const LINK_TIMEOUT_MS = 5000;
 const OUT_FLUSH_BYTES = 8192;
+const OUT_FLUSH_MS = 50; // a write after this long goes out at once (no flush() in JS)
 const RUNTIME_DIR = __dirname;
 const INVOKE_FILE = path.join(RUNTIME_DIR, 'lib', 'invoke.mkdbg.js'); // the SIGINT boundary
 /** the first line of a cell's printed outcome (see `cell`) */
@@ -65,6 +67,15 @@ function isUserFile(file) {
 
 errors.installStackHook();
 
+/**
+ * A kernel started by the meta-kernel dies with it, even before its bootstrap ran (a warm
+ * pool kernel, one still starting when the meta-kernel was killed): this thread watches
+ * while tslab idles, the call plane's I/O thread while a long serve cell keeps it busy.
+ */
+const META_PID = Number(process.env.MKDBG_META_PID) || null;
+delete process.env.MKDBG_META_PID; // processes the user's code starts are not concerned
+if (META_PID !== null) lifetime.dieWithMetaKernel(META_PID);
+
 // -- the step fields of replies (issue 11 replaces `stop_after_return` with `step`) ---------
 
 /** What a callee's pending step becomes in this caller: null, "here" or "into". */
@@ -83,7 +94,8 @@ function stepFields(step) {
 /**
  * While a call runs, process.stdout/stderr writes (console.log, console.error ...) go to
  * the router as "out" messages, so all kernels' output stays in causal order: it always
- * reaches the router before this call's return or the next call it makes.
+ * reaches the router before this call's return or the next call it makes. Writes are
+ * batched: up to 8 KiB, or 50 ms (JS code cannot flush, and a loop may never return).
  */
 class CallOutput {
   constructor(runtime, callId) {
@@ -92,6 +104,7 @@ class CallOutput {
     this.parts = [];
     this.name = 'stdout';
     this.size = 0;
+    this.flushed = 0; // Date.now() of the last flush
     this.saved = [process.stdout.write, process.stderr.write];
     process.stdout.write = this.writer('stdout');
     process.stderr.write = this.writer('stderr');
@@ -104,7 +117,7 @@ class CallOutput {
       this.name = name;
       this.parts.push(text);
       this.size += text.length;
-      if (this.size >= OUT_FLUSH_BYTES) this.flush();
+      if (this.size >= OUT_FLUSH_BYTES || Date.now() - this.flushed >= OUT_FLUSH_MS) this.flush();
       const callback = typeof encoding === 'function' ? encoding : done;
       if (typeof callback === 'function') callback();
       return true;
@@ -112,6 +125,7 @@ class CallOutput {
   }
 
   flush() {
+    this.flushed = Date.now();
     if (!this.parts.length) return;
     const text = this.parts.join('');
     this.parts = [];
@@ -133,7 +147,7 @@ class Runtime {
     this.key = key;
     this.maxMessage = maxMessage;
     this.channel = new Channel(key);
-    this.transport = new Transport(endpoint, instanceId, maxMessage);
+    this.transport = new Transport(endpoint, instanceId, maxMessage, META_PID);
     /** transport events that arrived while waiting for something else */
     this.deferred = [];
     /** router messages that arrived while the kernel was idle (before its serve cell) */

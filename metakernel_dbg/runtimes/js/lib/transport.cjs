@@ -20,8 +20,9 @@ const { Worker, MessageChannel, receiveMessageOnPort } = require('node:worker_th
 const START_TIMEOUT_MS = 10000;
 
 class Transport {
-  /** Connect to the router of `endpoint` (its `kind` must be "local") as `identity`. */
-  constructor(endpoint, identity, maxMessage) {
+  /** Connect to the router of `endpoint` (its `kind` must be "local") as `identity`; the
+   * I/O thread ends the process once `metaPid` is no longer its parent. */
+  constructor(endpoint, identity, maxMessage, metaPid) {
     if (endpoint.kind !== 'local') {
       throw new Error(`the JavaScript runtime has no child side for transport ${JSON.stringify(endpoint.kind)}`);
     }
@@ -34,7 +35,7 @@ class Transport {
         port: port2,
         signal: this.signal.buffer,
         maxMessage,
-        parent: process.ppid,
+        metaPid,
         zeromq: modules ? path.join(modules, 'zeromq') : 'zeromq',
       },
       transferList: [port2],

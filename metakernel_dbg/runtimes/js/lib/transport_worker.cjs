@@ -25,6 +25,7 @@
 
 const { workerData } = require('node:worker_threads');
 const net = require('node:net');
+const { dieWithMetaKernel } = require('./lifetime.cjs');
 const { StreamCutter } = require('./wire.cjs');
 
 const zmq = require(workerData.zeromq);
@@ -149,7 +150,5 @@ port.on('message', (cmd) => {
 });
 // a child must not outlive a meta-kernel killed without cleaning up (the main thread may
 // be busy in a long synchronous serve cell: this thread watches)
-setInterval(() => {
-  if (process.ppid !== workerData.parent) process.kill(process.pid, 'SIGKILL');
-}, 500).unref();
+if (workerData.metaPid !== null) dieWithMetaKernel(workerData.metaPid);
 post({ ev: 'ready' });
