@@ -299,7 +299,7 @@ def describe(obj: Json) -> str:
         return "null"
     if kind == "object" and obj.get("preview"):
         return _preview(obj["preview"])
-    return str(obj.get("description", obj.get("value", "")))
+    return str(obj.get("description") or obj.get("className") or obj.get("value", ""))
 
 
 def _number(value: Any) -> str:
@@ -320,8 +320,10 @@ def _preview(preview: Json) -> str:
             value = _preview(entry["value"])
             entries.append(f"{_preview(entry['key'])} => {value}" if "key" in entry else value)
         return f"{preview.get('description', subtype)} {{{', '.join(entries)}{more}}}"
+    if preview.get("type") == "string":
+        return js_string(preview.get("description", ""))
     if preview.get("type") != "object":
-        return describe(preview)
+        return str(preview.get("description", ""))
     body = "{" + ", ".join(f"{p['name']}: {_preview_value(p)}" for p in props) + more + "}"
     name = preview.get("description", "Object")
     text = body if name == "Object" else f"{name} {body}"
