@@ -17,7 +17,7 @@ const util = require('node:util');
 
 const MAX_LOCALS = 30;
 const MAX_REPR = 200;
-const INSPECT = { depth: 2, breakLength: Infinity, maxArrayLength: 20, maxStringLength: MAX_REPR };
+const INSPECT = { depth: 2, compact: true, breakLength: Infinity, maxArrayLength: 20, maxStringLength: MAX_REPR };
 
 /** exception -> frames [{file, function, line, locals}], innermost first */
 const captured = new WeakMap();
