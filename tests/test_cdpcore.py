@@ -180,8 +180,8 @@ def test_variables_inner_scope_wins_and_objects_get_references() -> None:
         {"name": "getter", "get": {"type": "function"}},
     ]
     variables = cdpcore.variables([block, local], lambda ids: 9 if ids == ["o1"] else 0)
-    assert [(v["name"], v["value"], v["type"], v["variablesReference"]) for v in variables] == [
-        ("i", "1", "number", 0),
+    assert [(v["name"], v["value"], v.get("type"), v["variablesReference"]) for v in variables] == [
+        ("i", "1", None, 0),  # JupyterLab's tree shows the value of a variable without a type
         ("obj", "Object", "Object", 9),
     ]
 

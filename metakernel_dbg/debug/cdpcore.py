@@ -250,14 +250,13 @@ def variables(properties: list[list[Json]], new_ref: Any) -> list[Json]:
 
 
 def variable(name: str, value: Json, new_ref: Any) -> Json:
+    """A DAP Variable. Only objects carry a `type` (their class): JupyterLab's variables
+    tree shows a value only when the type is one of Python's scalars, the type otherwise."""
+    out = {"name": name, "value": describe(value), "evaluateName": name, "variablesReference": 0}
     object_id = value.get("objectId") if value.get("type") in ("object", "function") else None
-    return {
-        "name": name,
-        "value": describe(value),
-        "type": type_name(value),
-        "evaluateName": name,
-        "variablesReference": new_ref([object_id]) if object_id else 0,
-    }
+    if object_id:
+        out.update(type=type_name(value), variablesReference=new_ref([object_id]))
+    return out
 
 
 # --------------------------------------------------------------------------- values
