@@ -43,6 +43,14 @@ STAT_KEYS = [
     "dbg_stock_stop_cycle_ms",
     "dbg_merged_stop_cycle_ms",
     "dbg_step_in_ms",
+    "lang_call_py_py_us",
+    "lang_call_py_js_us",
+    "lang_call_js_py_us",
+    "lang_call_js_js_us",
+    "lang_stacktrace_python_ms",
+    "lang_stacktrace_js_ms",
+    "lang_stacktrace_first_python_ms",
+    "lang_stacktrace_first_js_ms",
 ]
 NUMBER_KEYS = [
     "fanout_calls",
@@ -66,6 +74,10 @@ NUMBER_KEYS = [
     "start_concurrency",
     "warm_pool_render_s",
     "meta_peak_rss_mib",
+    "lang_call_py_js_vs_py_py",
+    "lang_call_js_py_vs_py_py",
+    "lang_call_js_js_vs_py_py",
+    "lang_js_merged_frames",
 ]
 BOOL_KEYS = [
     "debugpy_in_child_modules",
@@ -85,6 +97,8 @@ RATIO_KEYS = [
     "stacktrace_stock_vs_merged",
     "debugger_no_trace_before_start",
     "debugger_never_started_call",
+    "call_py_js_vs_py_py",
+    "call_js_py_vs_py_py",
 ]
 INFO_KEYS = [  # reported without a target
     "stop_cycle_stock_vs_merged",
@@ -92,6 +106,9 @@ INFO_KEYS = [  # reported without a target
     "call_vs_raw_unix",
     "linked_call_share",
     "cold_render_unforked_vs_plain_starts",
+    "call_js_js_vs_py_py",
+    "stacktrace_js_level_vs_python",
+    "first_stacktrace_js_level_vs_python",
 ]
 
 
@@ -137,6 +154,7 @@ def test_bench_quick(tmp_path) -> None:
     # the merged stack of the stop: inner, outer, <module>, each in its own kernel
     assert m["dbg_merged_frames"] == 3 and m["dbg_merged_kernels"] == 3
     assert m["trace_function_in_child_after_start"] is True
+    assert m["lang_js_merged_frames"] == 3  # inner, outer (JS), <module>
 
     ratios = {r["key"]: r for r in result["ratios"]}
     for key in RATIO_KEYS:
