@@ -364,8 +364,17 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         con.close()
 
 
+def test_console_breaks_in_a_js_function_by_name(console: Console) -> None:
+    console.send("%break jmid", r"^Breakpoint \d+ at jmid, jmid\.js line 2$")
+    stop = console.send('call("jmid", 1)', r"^> jmid \(js pid \d+\) jmid\.js line 2$")
+    assert stop.prompt == "dbg"
+    console.send("p n", r"^1$")
+    assert console.send("c", r"^Out\[\d+\]: 1$").prompt == "in"
+    console.send("%clear", r"^Deleted breakpoint")
+
+
 def test_console_where_p_up_in_js_frames(console: Console) -> None:
-    console.send("%break pinner:3", r"^Breakpoint 1 at pinner")
+    console.send("%break pinner:3", r"^Breakpoint \d+ at pinner")
     stop = console.send('call("jmid", 2)', r"^> pinner \(python3 pid \d+\) pinner\.py line 3$")
     assert stop.prompt == "dbg"
     console.send(
@@ -384,4 +393,4 @@ def test_console_where_p_up_in_js_frames(console: Console) -> None:
     console.send("p total", r"^1$")
     done = console.send("continue", r"^Out\[\d+\]: 4$")
     assert done.prompt == "in"
-    console.send("%clear", r"^Deleted breakpoint 1")
+    console.send("%clear", r"^Deleted breakpoint \d+")

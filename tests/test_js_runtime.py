@@ -74,6 +74,16 @@ FUNCTIONS = {
             return [e.name, e.message, e instanceof Error, e.remoteType, e.frames.length];
           }
         }""",
+    # the README's (and issue 14's) example; keyword arguments for Python with callKw
+    "format_quantity": """\
+        function format_quantity(amount, lang) {
+          const sep = call("separator", lang);          // a Python function, called synchronously
+          return amount.toLocaleString("en").replaceAll(",", sep);
+        }""",
+    "separator": (
+        "def separator(lang, wide=False):\n    return {'fr': '\\u202f', 'de': '.'}.get(lang, ',')\n"
+    ),
+    "jkw": "function jkw(lang) {\n  return callKw('separator', [lang], {wide: true});\n}",
     # recursion across languages: pfact(n) -> jfact(n-1) -> pfact(n-2) ...
     "pfact": "def pfact(n):\n    return 1 if n <= 1 else n * call('jfact', n - 1)\n",
     "jfact": "function jfact(n) {\n  return n <= 1 ? 1 : n * call('pfact', n - 1);\n}",
@@ -209,6 +219,13 @@ def test_python_errors_reach_js_as_error_subclasses(session: Session) -> None:
     text = trace.to_text()
     assert f"jbad [{JS} pid" in text and "praise [python3 pid" in text
     assert "if (kind === 'python') return call('praise', kind);" in text
+
+
+def test_the_readme_example_and_keyword_arguments(session: Session) -> None:
+    assert session.call("format_quantity", 2145906, "fr") == "2\u202f145\u202f906"
+    assert session.call("jkw", "de") == "."
+    with pytest.raises(RenderError, match="takes no keyword arguments"):
+        session.call("jecho", x=1)
 
 
 def test_recursion_across_languages(session: Session) -> None:

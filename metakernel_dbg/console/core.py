@@ -174,6 +174,20 @@ def first_body_line(source: str, name: str) -> int | None:
             )
             stmt = body[1] if doc and len(body) > 1 else body[0]
             return stmt.lineno
+    return _js_first_body_line(source, name)
+
+
+def _js_first_body_line(source: str, name: str) -> int | None:
+    """The same for a JavaScript `function name(...) {`: its first line of code after it."""
+    lines = source.splitlines()
+    head = re.compile(rf"^\s*(?:async\s+)?function\s*\*?\s*{re.escape(name)}\s*\(")
+    start = next((i for i, text in enumerate(lines) if head.match(text)), None)
+    if start is None:
+        return None
+    for number, text in enumerate(lines[start + 1 :], start + 2):
+        code = text.strip()
+        if code and not code.startswith(("//", "/*", "*")) and code != "}":
+            return number
     return None
 
 
