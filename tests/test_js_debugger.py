@@ -108,6 +108,14 @@ class Program:
     def render(self, code: str) -> str:
         return self.dap.execute(code)
 
+    def stop_at(self, name: str, line: int, code: str) -> str:
+        """Run `code` until a one-off breakpoint in `name`'s line stops it; its render."""
+        self.breakpoints(name, line)
+        render = self.render(code)
+        self.stopped()
+        self.breakpoints(name)
+        return render
+
     def stopped(self, timeout: float = 60) -> dict:
         return self.dap.wait_event("stopped", timeout)[-1]["body"]
 
@@ -232,10 +240,7 @@ def test_breakpoint_in_a_js_file(js: Program) -> None:
 
 
 def test_steps_from_a_js_caller_into_python_and_back(js: Program) -> None:
-    js.breakpoints("jouter", 6)
-    render = js.render('call("jouter", 1)')
-    js.stopped()
-    js.breakpoints("jouter")
+    render = js.stop_at("jouter", 6, 'call("jouter", 1)')
     assert js.step("stepIn") == ("step", [("pinner", 3), ("jouter", 6), ("<module>", 1)])
     assert js.step("next") == ("step", [("pinner", 4), ("jouter", 6), ("<module>", 1)])
     # off the callee's end: the JS caller stops at its call line, then goes on from there
@@ -246,10 +251,7 @@ def test_steps_from_a_js_caller_into_python_and_back(js: Program) -> None:
 
 
 def test_steps_from_a_python_caller_into_js_and_back(js: Program) -> None:
-    js.breakpoints("pouter", 3)
-    render = js.render('call("pouter", 2)')
-    js.stopped()
-    js.breakpoints("pouter")
+    render = js.stop_at("pouter", 3, 'call("pouter", 2)')
     assert js.step("stepIn") == ("step", [("jleaf", 3), ("pouter", 3), ("<module>", 1)])
     assert js.step("next") == ("step", [("jleaf", 4), ("pouter", 3), ("<module>", 1)])
     for _ in range(3):  # V8 also stops at the return position of `return y + 1;`
@@ -260,10 +262,7 @@ def test_steps_from_a_python_caller_into_js_and_back(js: Program) -> None:
     assert js.step("next")[1] == [("pouter", 4), ("<module>", 1)]
     assert js.finish(render)["status"] == "ok"
 
-    js.breakpoints("pouter", 3)
-    render = js.render('call("pouter", 2)')
-    js.stopped()
-    js.breakpoints("pouter")
+    render = js.stop_at("pouter", 3, 'call("pouter", 2)')
     assert js.step("stepIn")[1][0] == ("jleaf", 3)
     assert js.step("stepOut")[1] == [("pouter", 3), ("<module>", 1)]
     assert js.step("next")[1] == [("pouter", 4), ("<module>", 1)]

@@ -11,7 +11,6 @@ start their own. Every Session and kernel is ended by the test that started it.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 import textwrap
@@ -32,6 +31,7 @@ from conftest import (
     traceback_text,
     wait_reply,
 )
+from test_session import open_session
 
 from metakernel_dbg import RenderError, Session
 from metakernel_dbg.errors import CallArgumentError, CallDepthError, KernelDiedError, RemoteError
@@ -92,16 +92,6 @@ FUNCTIONS = {
 
 def js_source(name: str) -> str:
     return textwrap.dedent(FUNCTIONS[name])
-
-
-@contextlib.contextmanager
-def open_session(**config) -> Iterator[Session]:
-    session = Session(**config)
-    try:
-        session.__enter__()
-        yield session
-    finally:
-        session.close()
 
 
 class Output(io.StringIO):
@@ -226,6 +216,20 @@ def test_the_readme_example_and_keyword_arguments(session: Session) -> None:
     assert session.call("jkw", "de") == "."
     with pytest.raises(RenderError, match="takes no keyword arguments"):
         session.call("jecho", x=1)
+
+
+def test_an_idle_js_kernel_answers_inspections(session: Session) -> None:
+    """The router's inspections reach a JS kernel between renders (no JS runs then)."""
+    engine = session._core.engine
+    router, instance = engine.router, engine.instances["jecho"][0].instance_id
+
+    def inspect(request: dict):
+        return router.call_soon(lambda: router.inspect(instance, request)).result(10).result(10)
+
+    assert inspect({"op": "stack"}) == []
+    assert inspect({"op": "step", "action": "clear"}) == {"cleared": False}  # no debugger
+    with pytest.raises(LookupError, match="inspected through the debugger"):
+        inspect({"op": "variables", "frame": 0})
 
 
 def test_recursion_across_languages(session: Session) -> None:
@@ -363,6 +367,29 @@ def test_function_cells_files_and_the_merged_error_in_a_cell(
     text = strip_ansi(traceback_text(errors_of(msgs)[0]))
     assert f"jcell [{JS} pid" in text and "throw new RangeError('negative ' + x);" in text
     assert "RangeError: negative -2" in text
+
+
+def test_interrupt_reaches_a_js_caller_waiting_on_python(
+    fresh_meta_kernel: MetaKernelHandle,
+) -> None:
+    mk = fresh_meta_kernel
+    relay = (
+        f"%%function jrelay --kernel {JS}\nfunction jrelay(x) {{\n  return call('psleep', x);\n}}"
+    )
+    sleep = (
+        "%%function psleep\ndef psleep(x):\n    import time\n    if x == 'sleep':\n"
+        "        print('sleeping', flush=True)\n        time.sleep(60)\n    return x"
+    )
+    assert mk.run(relay)[0]["status"] == "ok" and mk.run(sleep)[0]["status"] == "ok"
+    msg_id = send_execute(mk.kc, 'call("jrelay", "sleep")')
+    collect_iopub(mk.kc, msg_id, timeout=60, until=lambda m: "sleeping" in str(m))
+    mk.km.interrupt_kernel()
+    reply = wait_reply(mk.kc, msg_id, timeout=30)["content"]
+    collect_iopub(mk.kc, msg_id, timeout=10)
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", reply
+    reply, msgs = mk.run('call("jrelay", "again")', timeout=60)
+    assert reply["status"] == "ok", reply
+    assert result_text(msgs) == "'again'", "every level serves on"
 
 
 def test_interrupt_a_running_js_function(fresh_meta_kernel: MetaKernelHandle) -> None:
