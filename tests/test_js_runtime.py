@@ -71,7 +71,8 @@ FUNCTIONS = {
           try {
             return call('praise', key);
           } catch (e) {
-            return [e.name, e.message, e instanceof Error, e.remoteType, e.frames.length];
+            const remote = e instanceof __mkdbg.errors.RemoteError;
+            return [e.name, e.message, e instanceof Error, remote, e.remoteType, e.frames.length];
           }
         }""",
     # the README's (and issue 14's) example; keyword arguments for Python with callKw
@@ -201,7 +202,7 @@ def test_js_errors_reach_python_with_python_classes_and_js_frames(session: Sessi
 
 
 def test_python_errors_reach_js_as_error_subclasses(session: Session) -> None:
-    assert session.call("jcatch", "nope") == ["KeyError", "'nope'", True, "KeyError", 1]
+    assert session.call("jcatch", "nope") == ["KeyError", "'nope'", True, True, "KeyError", 1]
     err = _failure(session, "jbad", "python")  # not caught in JS: a Python caller gets it
     assert isinstance(err, KeyError) and err.args == ("python",)
     trace = session.last_trace

@@ -691,10 +691,10 @@ function cell(op, ...args) {
 
 const entryPoints = { bootstrap, define };
 
-const api = { cell, serve, call, callKw, debug, errors, locals, values, isPlumbing };
+/** Entry points (cells), the hooks' state the CDP backend writes, what locals.cjs calls
+ * back through the inspector, and the error classes for user code (`__mkdbg.errors`). */
+const api = { cell, serve, debug: { state: debug.state }, locals, errors };
 Object.defineProperty(globalThis, '__mkdbg', { value: api });
 for (const [name, fn] of [['call', call], ['callKw', callKw]]) {
   Object.defineProperty(globalThis, name, { value: fn, writable: true, configurable: true });
 }
-
-module.exports = api;

@@ -173,14 +173,4 @@ function callEscaping(fn, args) {
   throw text.replace(/^Promise \{\s*<rejected>\s*/, '').replace(/\s*\}$/, '');
 }
 
-module.exports = {
-  HOOKS_URL,
-  state,
-  active,
-  open,
-  close,
-  takeStep,
-  applyStep,
-  clearStep,
-  callBoundary,
-};
+module.exports = { state, open, close, takeStep, applyStep, clearStep, callBoundary };

@@ -284,17 +284,9 @@ function safeString(value) {
 }
 
 module.exports = {
+  ...Object.fromEntries(Object.values(KINDS).map((cls) => [cls.name, cls])),
   MetaKernelError,
   RemoteError,
-  UnknownFunctionError,
-  CallArgumentError,
-  CallDepthError,
-  CallBudgetError,
-  KernelDiedError,
-  KernelStartError,
-  CallTimeoutError,
-  CallAborted,
-  classInfo,
   fromReply,
   installStackHook,
   currentSites,

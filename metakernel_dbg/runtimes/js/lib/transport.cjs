@@ -108,17 +108,18 @@ class Transport {
     return got ? got.message : null;
   }
 
-  /** Wait for one event kind; others go to `skipped`. Error(`failure`) on timeout. */
-  expect(kind, ms, failure, skipped = []) {
+  /** At start, before anything else can arrive: wait for one event kind; Error(`failure`)
+   * on timeout or failure. */
+  expect(kind, ms, failure) {
     const end = Date.now() + ms;
     for (;;) {
       const left = end - Date.now();
       if (left <= 0) throw new Error(failure);
       const ev = this.next(Math.min(left, 50));
-      if (!ev) continue;
-      if (ev.ev === kind) return ev;
-      if (ev.ev === 'fatal' || ev.ev === 'listen_failed') throw new Error(`${failure}: ${ev.message}`);
-      skipped.push(ev);
+      if (ev && ev.ev === kind) return ev;
+      if (ev && (ev.ev === 'fatal' || ev.ev === 'listen_failed')) {
+        throw new Error(`${failure}: ${ev.message}`);
+      }
     }
   }
 }
