@@ -84,6 +84,7 @@ class CdpBackend(DebugBackend):
         for task in self._tasks:
             task.cancel()
         self._ws, self._current, self._shown = None, None, False
+        self._breakpoints.clear()  # they went with the inspector's session
 
     # -- CDP ------------------------------------------------------------------------------
     async def cdp(self, method: str, params: Json | None = None) -> Json:

@@ -231,7 +231,8 @@ class Runtime {
       if (link) reply = this.callDirect(link, name, payload, site, entry, waiting);
       if (reply === null) reply = this.callRouted(name, payload, site, entry, waiting);
     } finally {
-      this.waiting.splice(this.waiting.indexOf(waiting), 1);
+      const at = this.waiting.indexOf(waiting); // gone if an interrupt abandoned it
+      if (at >= 0) this.waiting.splice(at, 1);
     }
     if (reply.k === 'return') {
       let value = null;
@@ -276,7 +277,10 @@ class Runtime {
       chain: [...this.chain, link.instanceId],
       dep: [this.instanceId, this.channel.nextNumber],
     };
-    this.transport.write(link.line, wire.frameMessage(link.channel.pack(msg)));
+    if (!this.transport.write(link.line, wire.frameMessage(link.channel.pack(msg)))) {
+      this.dropGrant(name, link.instanceId); // the callee is gone: the router picks another
+      return null;
+    }
     this.send({
       k: 'called',
       id: span,
@@ -464,7 +468,7 @@ class Runtime {
   /** A call straight from a caller holding a link to this kernel. */
   serveDirect(ev) {
     if (!this.callers.has(ev.line)) return;
-    let channel = this.callers.get(ev.line);
+    const channel = this.callers.get(ev.line);
     if (channel === null) {
       // the line's first message: the caller's id
       const callerId = Buffer.from(ev.frames[0]).toString('utf8');
@@ -481,8 +485,10 @@ class Runtime {
       return;
     }
     reply.dep = [this.instanceId, this.channel.nextNumber];
-    channel = this.callers.get(ev.line);
-    if (channel) this.transport.write(ev.line, wire.frameMessage(channel.pack(reply)));
+    if (!this.transport.write(ev.line, wire.frameMessage(channel.pack(reply)))) {
+      this.callers.delete(ev.line); // the caller is gone (interrupted, abandoned us)
+      this.transport.closeLine(ev.line);
+    }
     this.send({ k: 'returned', id: msg.id });
   }
 

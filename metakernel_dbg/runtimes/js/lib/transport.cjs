@@ -18,6 +18,7 @@ const path = require('node:path');
 const { Worker, MessageChannel, receiveMessageOnPort } = require('node:worker_threads');
 
 const START_TIMEOUT_MS = 10000;
+const GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'EBADF']);
 
 class Transport {
   /** Connect to the router of `endpoint` (its `kind` must be "local") as `identity`; the
@@ -73,7 +74,7 @@ class Transport {
   /**
    * A message on a direct line. Written straight from this thread when the kernel takes it
    * all at once (one thread hop less per message); otherwise, and from then on for this
-   * line (order), through the I/O thread.
+   * line (order), through the I/O thread. False: the peer is gone (nothing was sent).
    */
   write(line, data) {
     const fd = this.fds.get(line);
@@ -81,14 +82,16 @@ class Transport {
       let n = 0;
       try {
         n = fs.writeSync(fd, data);
-      } catch {
-        n = 0; // EAGAIN (the kernel's buffer is full) or a closed peer: the worker tells
+      } catch (err) {
+        if (GONE.has(err.code)) return false;
+        n = 0; // EAGAIN: the kernel's buffer is full, the I/O thread waits for room
       }
-      if (n === data.length) return;
+      if (n === data.length) return true;
       this.fds.set(line, -1);
       data = data.subarray(n);
     }
     this.post({ op: 'write', line, data });
+    return true;
   }
 
   closeLine(line) {
