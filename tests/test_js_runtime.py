@@ -331,6 +331,15 @@ def test_bad_definitions_are_refused_before_a_kernel_sees_them(source: str, mess
         assert s._core.engine.instances == {}
 
 
+def test_an_uninstalled_js_kernelspec_still_checks_javascript(monkeypatch) -> None:
+    """Without the kernelspec, a JS cell is still checked as JS (its start then fails)."""
+    from metakernel_dbg.runtimes import registry
+
+    monkeypatch.setattr(registry, "kernelspec_language", lambda name: None)
+    assert registry.for_kernelspec(JS).language == "javascript"
+    assert registry.for_kernelspec("no-such-spec").language == "python"
+
+
 # --------------------------------------------------------------------------- the meta-kernel
 
 
