@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The main job: set up, render the shipped example (a good input, then the documented
-# failing one with its merged cross-kernel trace, then a batch with its failing inputs),
-# then run the example notebook headless.
+# failing one with its merged cross-kernel trace, Python and JavaScript frames, then a batch
+# with its failing inputs), then run the example notebook headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash examples/setup.sh
 export WIKIFUNCTIONS_DATA="$PWD/examples/wikifunctions/data/entities.json"
 FUNCS=examples/wikifunctions/functions
 
-echo "== article_intro(\"Q42\", \"en\")"
+echo "== article_intro(\"Q42\", \"en\")   (Python -> JavaScript -> Python: lifespan and format_date are JS)"
 .venv/bin/metakernel-dbg run "$FUNCS" article_intro '"Q42"' '"en"'
 echo "== article_intro(\"Q90\", \"fr\")   (format_quantity runs in an xpython kernel)"
 .venv/bin/metakernel-dbg run "$FUNCS" article_intro '"Q90"' '"fr"'
-echo "== article_intro(\"Q999\", \"en\")  (documented failing input: merged trace below)"
+echo "== article_intro(\"Q999\", \"en\")  (documented failing input: it fails in a JS function; merged trace below)"
 if .venv/bin/metakernel-dbg run "$FUNCS" article_intro '"Q999"' '"en"' --trace-json /tmp/mkdbg-trace.json; then
   echo "expected a failure" >&2; exit 1
 fi

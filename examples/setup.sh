@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv with the newest CPython >= 3.11 on PATH (3.12+ traces the debugger with
 # sys.monitoring, far cheaper than 3.11's sys.settrace), install metakernel_dbg with its
-# test extras, and register the `metakernel_dbg` kernelspec inside that environment.
-# PYTHON=/path/to/python overrides the choice. Idempotent.
+# test extras, and register the `metakernel_dbg` kernelspec inside that environment, and
+# the `metakernel_dbg_js` one for JavaScript functions (tslab, installed with npm into
+# .venv/share/metakernel_dbg/js). PYTHON=/path/to/python overrides the choice. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,14 @@ newest_python() {
   echo python3
 }
 
+for tool in node npm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "setup: $tool not found on PATH: JavaScript function kernels need Node.js 20+ with" \
+      "npm (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+done
+
 PY=${PYTHON:-$(newest_python)}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
@@ -30,4 +39,4 @@ fi
 echo "setup: $(.venv/bin/python --version) in .venv"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
-.venv/bin/metakernel-dbg install --sys-prefix
+.venv/bin/metakernel-dbg install --sys-prefix --js

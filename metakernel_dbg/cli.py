@@ -19,7 +19,14 @@ from .kernel import install as kernelspec
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metakernel-dbg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    kernelspec.add_install_arguments(sub.add_parser("install", help="install the kernelspec"))
+    install = sub.add_parser("install", help="install the kernelspec")
+    kernelspec.add_install_arguments(install)
+    install.add_argument(
+        "--js",
+        action="store_true",
+        help="also install JavaScript function kernels (tslab with npm, kernelspec "
+        "metakernel_dbg_js); needs node and npm",
+    )
     run = sub.add_parser("run", help="call FUNCTION from a function directory")
     run.add_argument("directory", help="function directory (NAME.py defines def NAME)")
     run.add_argument("function")
@@ -83,12 +90,26 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
+def install_js(ns: argparse.Namespace) -> int:
+    """The `metakernel_dbg_js` kernelspec and its npm packages (`install --js`)."""
+    from .runtimes.js import KERNEL_NAME
+    from .runtimes.js.install import JsInstallError, install
+
+    try:
+        dest = install(user=ns.user, prefix=ns.prefix, sys_prefix=ns.sys_prefix)
+    except JsInstallError as exc:
+        print(f"metakernel-dbg: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Installed kernelspec {KERNEL_NAME} in {dest}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     ns = _parser().parse_args(argv)
     if ns.command == "install":
         dest = kernelspec.install_from_args(ns)
         print(f"Installed kernelspec {ns.name} in {dest}")
-        code = 0
+        code = install_js(ns) if ns.js else 0
     elif ns.command == "run":
         code = run(ns)
     elif ns.command == "render":

@@ -46,6 +46,14 @@ STAT_KEYS = [
     "render_local_ms",
     "render_farm_ms",
     "dask_noop_task_ms",
+    "lang_call_py_py_us",
+    "lang_call_py_js_us",
+    "lang_call_js_py_us",
+    "lang_call_js_js_us",
+    "lang_stacktrace_python_ms",
+    "lang_stacktrace_js_ms",
+    "lang_stacktrace_first_python_ms",
+    "lang_stacktrace_first_js_ms",
 ]
 NUMBER_KEYS = [
     "fanout_calls",
@@ -72,6 +80,10 @@ NUMBER_KEYS = [
     "farm_renders_per_s",
     "farm_overhead_ms",
     "renders_measured_per_level",
+    "lang_call_py_js_vs_py_py",
+    "lang_call_js_py_vs_py_py",
+    "lang_call_js_js_vs_py_py",
+    "lang_js_merged_frames",
 ]
 BOOL_KEYS = [
     "debugpy_in_child_modules",
@@ -93,6 +105,8 @@ RATIO_KEYS = [
     "debugger_never_started_call",
     "renders_c4_vs_c1",
     "farm_overhead_ms",
+    "call_py_js_vs_py_py",
+    "call_js_py_vs_py_py",
 ]
 INFO_KEYS = [  # reported without a target
     "stop_cycle_stock_vs_merged",
@@ -104,6 +118,9 @@ INFO_KEYS = [  # reported without a target
     "renders_c8_vs_c1",
     "farm_vs_c4",
     "farm_overhead_vs_dask_noop",
+    "call_js_js_vs_py_py",
+    "stacktrace_js_level_vs_python",
+    "first_stacktrace_js_level_vs_python",
 ]
 
 
@@ -151,6 +168,7 @@ def test_bench_quick(tmp_path) -> None:
     # the merged stack of the stop: inner, outer, <module>, each in its own kernel
     assert m["dbg_merged_frames"] == 3 and m["dbg_merged_kernels"] == 3
     assert m["trace_function_in_child_after_start"] is True
+    assert m["lang_js_merged_frames"] == 3  # inner, outer (JS), <module>
 
     ratios = {r["key"]: r for r in result["ratios"]}
     for key in RATIO_KEYS:

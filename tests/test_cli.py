@@ -33,6 +33,14 @@ CLI = Path(sys.executable).parent / "metakernel-dbg"
 Q42_EN = "Douglas Adams (11 March 1952 \u2013 11 May 2001) was a British writer."
 Q90_EN = "Paris is a city in France with a population of 2,145,906."
 FAILING_CHAIN = ["article_intro", "lifespan", "format_value", "format_date"]
+#: the kernelspec of each level: the render crosses Python -> JS -> Python -> JS
+KERNELS = {
+    "article_intro": "python3",
+    "lifespan": "metakernel_dbg_js",
+    "format_value": "python3",
+    "format_date": "metakernel_dbg_js",
+}
+Q999_FINAL = "TypeError: Cannot read properties of undefined (reading 'split')"
 RUN_TIMEOUT = 180
 ANSI = re.compile(r"\x1b\[")
 
@@ -119,14 +127,15 @@ def validate(trace: dict) -> None:
 
 
 def check_text_trace(text: str, trace: dict | None = None) -> None:
-    """The merged trace names every level in order, each with its kernel, KeyError last."""
+    """The merged trace names every level in order, each with its kernel, the JS error last,
+    and the malformed value in the JS frame's locals."""
     assert not ANSI.search(text), "colours on a non-terminal stderr"
     lines = text.rstrip("\n").splitlines()
     assert lines[0].startswith("Traceback (most recent call last"), text
-    assert lines[-1] == "KeyError: 'time'", text
+    assert lines[-1] == Q999_FINAL, text
     positions = []
     for function in FAILING_CHAIN:
-        match = re.search(rf"^── {function} \[python3 pid (\d+)\]", text, re.M)
+        match = re.search(rf"^── {function} \[{KERNELS[function]} pid (\d+)\]", text, re.M)
         assert match, f"no level {function} in:\n{text}"
         positions.append(match.start())
         if trace is not None:
@@ -135,7 +144,7 @@ def check_text_trace(text: str, trace: dict | None = None) -> None:
             )
             assert int(match.group(1)) == span["kernel"]["pid"]
     assert positions == sorted(positions), text
-    assert re.search(r"^\s+value = \{.*'precision': 11.*\}$", text, re.M), text
+    assert re.search(r"^\s+value = \{ type: 'time', precision: 11 \}$", text, re.M), text
 
 
 # --------------------------------------------------------------------------- success
@@ -196,8 +205,9 @@ def test_run_failure_format_json(tmp):
     validate(trace)
     assert [e["function"] for e in trace["stack"]] == FAILING_CHAIN
     origin = trace["stack"][-1]
-    assert origin["file"] == str(EXAMPLE / "functions" / "format_date.py")
-    assert origin["source"].startswith('time = value["time"]')
+    assert origin["file"] == str(EXAMPLE / "functions" / "format_date.js")
+    assert origin["source"].startswith("const [date] = value.time.split('T');")
+    assert origin["locals"]["value"] == "{ type: 'time', precision: 11 }"
 
 
 def test_run_timeout(tmp):

@@ -1,14 +1,16 @@
-"""Pure-Python checks of the examples/wikifunctions function library (no kernels).
+"""Checks of the examples/wikifunctions function library without kernels.
 
-Each ``functions/NAME.py`` is exec'd into its own namespace with a fake ``call``
-builtin that dispatches to the other loaded functions, round-tripping arguments
-and results through JSON (as the real meta-kernel does between child kernels).
+Each ``functions/NAME.py`` is exec'd into its own namespace with a fake ``call`` builtin
+that dispatches to the other loaded functions, round-tripping arguments and results
+through JSON (as the real meta-kernel does between child kernels); each ``NAME.js`` runs
+in a node process of its own whose ``call`` asks back synchronously (js_example_runner.cjs).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,23 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "wikifunctions"
 FUNCTIONS = EXAMPLE / "functions"
 DATA = EXAMPLE / "data" / "entities.json"
-KERNEL_LINE = re.compile(r"^# kernel: (\S+)\s*$")
+RUNNER = Path(__file__).resolve().parent / "js_example_runner.cjs"
+KERNEL_LINE = re.compile(r"^(?:#|//) kernel: (\S+)\s*$")
+DEFAULT_KERNELS = {".py": "python3", ".js": "metakernel_dbg_js"}
 
 NNBSP = "\u202f"  # narrow no-break space, French digit grouping
 
 
 def function_files() -> list[Path]:
-    return sorted(FUNCTIONS.glob("*.py"))
+    return sorted([*FUNCTIONS.glob("*.py"), *FUNCTIONS.glob("*.js")])
+
+
+class JsError(Exception):
+    """A JS function threw: its error's name, message and the line it was thrown at."""
+
+    def __init__(self, name: str, message: str, where: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name, self.message, self.where = name, message, where
 
 
 class Library:
@@ -37,12 +49,48 @@ class Library:
         for path in function_files():
             name = path.stem
             source = path.read_text(encoding="utf-8")
-            first = source.splitlines()[0]
-            match = KERNEL_LINE.match(first)
-            self.kernels[name] = match.group(1) if match else "python3"
+            match = KERNEL_LINE.match(source.splitlines()[0])
+            self.kernels[name] = match.group(1) if match else DEFAULT_KERNELS[path.suffix]
+            if path.suffix == ".js":
+                self.functions[name] = self._js(path)
+                continue
             namespace = {"call": self.call, "__name__": f"wikifunctions.{name}"}
             exec(compile(source, str(path), "exec"), namespace)
             self.functions[name] = namespace[name]
+
+    def _js(self, path: Path):
+        def run(*args):
+            proc = subprocess.Popen(
+                ["node", str(RUNNER), str(path), path.stem],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                return self._serve(proc, args)
+            finally:
+                proc.kill()
+                proc.wait(timeout=10)
+
+        return run
+
+    def _serve(self, proc: subprocess.Popen, args: tuple):
+        proc.stdin.write(json.dumps(args) + "\n")
+        proc.stdin.flush()
+        while True:
+            msg = json.loads(proc.stdout.readline())
+            if "return" in msg:
+                return msg["return"]
+            if "raise" in msg:
+                raise JsError(**msg["raise"])
+            try:
+                reply = {"value": self.call(msg["call"], *msg["args"])}
+            except JsError as exc:  # rethrown into the JS caller as it was
+                reply = {"error": {"name": exc.name, "message": exc.message, "where": exc.where}}
+            except Exception as exc:  # noqa: BLE001 - thrown into the JS caller
+                reply = {"error": {"name": type(exc).__name__, "message": str(exc)}}
+            proc.stdin.write(json.dumps(reply) + "\n")
+            proc.stdin.flush()
 
     def call(self, name, *args):
         args = json.loads(json.dumps(list(args)))
@@ -74,15 +122,22 @@ def test_file_layout():
         name = path.stem
         source = path.read_text(encoding="utf-8")
         first = source.splitlines()[0]
-        assert KERNEL_LINE.match(first) or not first.startswith("#"), (path, first)
-        assert not first.startswith("# kernel") or KERNEL_LINE.match(first), first
-        assert re.search(rf"^def {name}\(", source, re.M), f"{path} lacks def {name}"
+        comment = "#" if path.suffix == ".py" else "//"
+        assert KERNEL_LINE.match(first) or not first.startswith(f"{comment} kernel"), first
+        definition = rf"^def {name}\(" if path.suffix == ".py" else rf"^function {name}\("
+        assert re.search(definition, source, re.M), f"{path} lacks {name}"
         match = KERNEL_LINE.match(first)
-        kernels[name] = match.group(1) if match else "python3"
+        kernels[name] = match.group(1) if match else DEFAULT_KERNELS[path.suffix]
         # no other line may declare a kernel
         assert not any(KERNEL_LINE.match(line) for line in source.splitlines()[1:])
     assert kernels["format_quantity"] == "xpython"
-    assert [n for n, k in kernels.items() if k != "python3"] == ["format_quantity"]
+    assert {n for n, k in kernels.items() if k == "metakernel_dbg_js"} == {
+        "lifespan",
+        "format_date",
+    }
+    assert {n for n, k in kernels.items() if k not in ("python3", "metakernel_dbg_js")} == {
+        "format_quantity"
+    }
 
 
 def test_data_file_shape():
@@ -109,6 +164,14 @@ def test_article_intro_fr(lib):
         lib.call("article_intro", "Q42", "fr")
         == "Douglas Adams (11 mars 1952 \u2013 11 mai 2001) était un écrivain britannique."
     )
+
+
+def test_article_intro_person_crosses_python_js_python(lib):
+    lib.call("article_intro", "Q42", "en")
+    assert lib.calls[:5] == ["article_intro", "label", "entity", "claim", "entity"]
+    at = lib.calls.index("lifespan")
+    assert lib.calls[at : at + 3] == ["lifespan", "claim", "entity"], "JS calls Python"
+    assert {lib.kernels[name] for name in lib.calls} == {"python3", "metakernel_dbg_js"}
 
 
 def test_article_intro_place_mixes_kernels(lib):
@@ -166,18 +229,17 @@ def test_leaf_functions(lib):
 
 
 def test_failing_input(lib):
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(JsError) as info:
         lib.call("article_intro", "Q999", "en")
-    assert info.value.args == ("time",)
+    assert info.value.name == "TypeError"
+    assert info.value.message == "Cannot read properties of undefined (reading 'split')"
     chain = lib.failure_stack
     assert chain == ["article_intro", "lifespan", "format_value", "format_date"]
     assert len(chain) - 1 >= 3  # format_date is 3 calls below article_intro
-    # the innermost Python frame is inside format_date.py
-    tb = info.tb
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    assert Path(tb.tb_frame.f_code.co_filename).name == "format_date.py"
-    assert tb.tb_frame.f_locals["value"] == {"type": "time", "precision": 11}
+    # thrown inside format_date.js, on the line that reads value.time
+    lines = (FUNCTIONS / "format_date.js").read_text(encoding="utf-8").splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "value.time.split" in text)
+    assert f"format_date.js:{line}:" in info.value.where
 
 
 def test_unknown_entity(lib):

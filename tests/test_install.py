@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,51 @@ def test_install_cli(tmp_path):
     assert f"Installed kernelspec metakernel_dbg in {dest}" in out.stdout
     check_spec_dir(dest)
     assert "metakernel_dbg" in jupyter_kernelspecs(tmp_path)
+
+
+# --------------------------------------------------------------------------- JavaScript
+
+
+def test_js_kernelspec_preloads_the_runtime_from_the_environment():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from metakernel_dbg.runtimes.js import RUNTIME
+
+    spec = KernelSpecManager().get_kernel_spec("metakernel_dbg_js")
+    node, preload, runtime, tslab, *rest = spec.argv
+    assert os.path.isabs(node) and os.path.basename(node) == "node"
+    assert (preload, runtime) == ("-r", RUNTIME)
+    assert tslab.endswith("/node_modules/tslab/bin/tslab") and os.path.exists(tslab)
+    assert rest == ["kernel", "--config-path", "{connection_file}", "--js"]
+    assert spec.language == "javascript" and spec.interrupt_mode == "signal"
+    modules = Path(spec.env["MKDBG_JS_MODULES"])
+    assert (modules / "zeromq" / "package.json").exists()
+    assert Path(sys.prefix) in modules.parents, "installed into the environment, not globally"
+
+
+def test_install_js_without_node_is_a_clear_error(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path / "empty")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "metakernel_dbg", "install", "--prefix", str(tmp_path)]
+    out = subprocess.run(
+        [*command, "--js"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 1
+    assert "node and npm not found on PATH" in out.stderr
+    assert "Node.js 20 or newer" in out.stderr
+    assert not (tmp_path / "share" / "jupyter" / "kernels" / "metakernel_dbg_js").exists()
+
+
+def test_setup_fails_clearly_without_node(tmp_path):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "dirname").symlink_to(shutil.which("dirname"))
+    out = subprocess.run(
+        ["/bin/bash", str(REPO / "examples" / "setup.sh")],
+        env={"PATH": str(tools), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "setup: node not found on PATH" in out.stderr and "npm" in out.stderr

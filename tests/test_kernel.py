@@ -433,9 +433,10 @@ def test_functions_magic(inner_outer: MetaKernelHandle) -> None:
 def test_load_functions_wikifunctions(meta_kernel: MetaKernelHandle) -> None:
     msgs = ok(meta_kernel, f"%load_functions {'examples/wikifunctions/functions'}", timeout=180)
     defined = {m.group(1): m.group(2) for m in DEFINED.finditer(stream_text(msgs))}
-    expected = {p.stem for p in (WIKI / "functions").glob("*.py") if not p.stem.startswith("_")}
-    assert set(defined) == expected
+    files = [*(WIKI / "functions").glob("*.py"), *(WIKI / "functions").glob("*.js")]
+    assert set(defined) == {p.stem for p in files if not p.stem.startswith("_")}
     assert defined["format_quantity"] == "xpython"
+    assert defined["format_date"] == defined["lifespan"] == "metakernel_dbg_js"
 
     intro = value(meta_kernel, 'call("article_intro", "Q42", "en")')
     assert intro == "Douglas Adams (11 March 1952 – 11 May 2001) was a British writer."
@@ -452,7 +453,7 @@ def test_load_functions_wikifunctions(meta_kernel: MetaKernelHandle) -> None:
     errors = errors_of(msgs)
     assert len(errors) == 1
     text = traceback_text(errors[0])
-    assert final_line(text) == "KeyError: 'time'", text
+    assert final_line(text) == "TypeError: Cannot read properties of undefined (reading 'split')"
     frames = [ln.rsplit(", in ", 1)[-1] for ln in text.splitlines() if ", in " in ln]
     chain = [f for f in frames if f in ("article_intro", "lifespan", "format_value", "format_date")]
     assert chain == ["article_intro", "lifespan", "format_value", "format_date"], text

@@ -11,6 +11,8 @@ import pytest
 #: the pure cores: merging stacks, stepping rules, the console, traces, the wire, ordering
 SANS_IO = [
     "metakernel_dbg.debug.dapcore",
+    "metakernel_dbg.debug.cdpcore",
+    "metakernel_dbg.debug.stepping",
     "metakernel_dbg.debug.cellpath",
     "metakernel_dbg.console.core",
     "metakernel_dbg.trace.model",

@@ -34,9 +34,14 @@ DATA = EXAMPLE / "data" / "entities.json"
 Q42_EN = "Douglas Adams (11 March 1952 \u2013 11 May 2001) was a British writer."
 Q90_EN = "Paris is a city in France with a population of 2,145,906."
 MALFORMED = {"type": "time", "precision": 11}  # Q999's P569 claim: no "time" field
-#: how a frame's locals show MALFORMED (bounded reprs may sort dict keys)
-MALFORMED_REPRS = {repr(MALFORMED), "{'precision': 11, 'type': 'time'}"}
+#: how a frame's locals show MALFORMED (Python's bounded reprs, JS's util.inspect)
+MALFORMED_REPRS = {repr(MALFORMED), "{ type: 'time', precision: 11 }"}
 FAILING_CHAIN = ["article_intro", "lifespan", "format_value", "format_date"]
+#: the failure in format_date.js (a JS function called by Python called by JS ...)
+Q999_ERROR = ("TypeError", "Cannot read properties of undefined (reading 'split')")
+Q999_FINAL = "TypeError: Cannot read properties of undefined (reading 'split')"
+JS = "metakernel_dbg_js"
+KERNELS = {"article_intro": "python3", "lifespan": JS, "format_value": "python3", "format_date": JS}
 HEX16, HEX32 = re.compile(r"[0-9a-f]{16}"), re.compile(r"[0-9a-f]{32}")
 
 
@@ -72,9 +77,15 @@ async def open_async_session(**config):
         await session.close()
 
 
+def source_file(function: str) -> Path:
+    """The example's file of FUNCTION (NAME.py or NAME.js)."""
+    (path,) = [p for p in FUNCTIONS.glob(f"{function}.*") if p.suffix in (".py", ".js")]
+    return path
+
+
 def call_line(function: str, needle: str) -> int:
-    """1-based line of the example file FUNCTION.py that contains NEEDLE (exactly once)."""
-    lines = (FUNCTIONS / f"{function}.py").read_text(encoding="utf-8").splitlines()
+    """1-based line of the example file of FUNCTION that contains NEEDLE (exactly once)."""
+    lines = source_file(function).read_text(encoding="utf-8").splitlines()
     hits = [i for i, line in enumerate(lines, 1) if needle in line]
     assert len(hits) == 1, (function, needle, hits)
     return hits[0]
@@ -126,7 +137,8 @@ def library() -> Iterator[tuple[Session, io.StringIO, io.StringIO]]:
     out, err = io.StringIO(), io.StringIO()
     with open_session(stdout=out, stderr=err, call_timeout=60) as session:
         names = session.load_directory(str(FUNCTIONS))
-        assert sorted(names) == sorted(p.stem for p in FUNCTIONS.glob("*.py"))
+        files = [*FUNCTIONS.glob("*.py"), *FUNCTIONS.glob("*.js")]
+        assert sorted(names) == sorted(p.stem for p in files)
         yield session, out, err
 
 
@@ -202,7 +214,7 @@ def test_function_output_goes_to_the_given_streams_in_order(library):
 
 def test_q999_raises_render_error(q999):
     assert isinstance(q999, RenderError)
-    assert "KeyError" in str(q999)
+    assert "TypeError" in str(q999)
     assert q999.trace is not None
 
 
@@ -210,26 +222,26 @@ def test_q999_text_names_every_level_in_order(q999, q999_dict):
     text = q999.trace.to_text()
     lines = text.splitlines()
     assert lines[0].startswith("Traceback (most recent call last")
-    assert lines[-1] == "KeyError: 'time'"
+    assert lines[-1] == Q999_FINAL
     positions = []
     for function in FAILING_CHAIN:
         span = failed_span(q999_dict, function)
         header = f"── {function} [{span['kernel']['spec']} pid {span['kernel']['pid']}]"
-        assert span["kernel"]["spec"] == "python3"
+        assert span["kernel"]["spec"] == KERNELS[function]
         assert text.count(header) == 1, f"{header!r} not once in:\n{text}"
         positions.append(text.index(header))
     assert positions == sorted(positions), text
     assert text.index("<session>") < positions[0]
     # The raising frame, with its locals: the malformed value is what explains the bug.
     origin = section(text, "format_date")
-    assert 'File "' + str(FUNCTIONS / "format_date.py") + '"' in origin
-    assert 'time = value["time"]' in origin
+    assert 'File "' + str(FUNCTIONS / "format_date.js") + '"' in origin
+    assert "const [date] = value.time.split('T');" in origin
     shown = re.findall(r"^\s+value = (.*)$", origin, re.M)
     assert shown and shown[0] in MALFORMED_REPRS, origin
     assert re.search(r"^\s+lang = 'en'$", origin, re.M), origin
     # Each ancestor shows its own call line.
     assert 'span = call("lifespan", qid, lang)' in section(text, "article_intro")
-    assert 'born = call("format_value", birth, lang)' in section(text, "lifespan")
+    assert "const born = call('format_value', birth, lang);" in section(text, "lifespan")
     assert 'return call("format_date", value, lang)' in section(text, "format_value")
 
 
@@ -266,15 +278,14 @@ def test_q999_parent_links_form_the_chain(q999_dict):
 def test_q999_origin_span(q999_dict):
     origin = failed_span(q999_dict, "format_date")
     error = origin["error"]
-    assert error["type"] == "KeyError"
-    assert error["message"] == "'time'"
+    assert (error["type"], error["message"]) == Q999_ERROR
     assert error.get("propagated_from") is None
     assert error["frames"], origin
     raising = error["frames"][-1]
-    assert raising["file"] == str(FUNCTIONS / "format_date.py")
+    assert raising["file"] == str(FUNCTIONS / "format_date.js")
     assert raising["function"] == "format_date"
-    assert raising["line"] == call_line("format_date", 'time = value["time"]')
-    assert raising["source"].startswith('time = value["time"]')
+    assert raising["line"] == call_line("format_date", "value.time.split")
+    assert raising["source"].startswith("const [date] = value.time.split('T');")
     assert raising["locals"]["value"] in MALFORMED_REPRS
     assert raising["locals"]["lang"] == "'en'"
     assert origin["exit"] is None and origin["timed_out"] is False
@@ -287,13 +298,13 @@ def test_q999_ancestors_link_to_their_child_and_keep_only_their_frames(q999_dict
         assert parent["error"]["propagated_from"] == child["span_id"], parent_fn
         assert child["parent_span_id"] == parent["span_id"], child_fn
         # The original error travels up unchanged.
-        assert (parent["error"]["type"], parent["error"]["message"]) == ("KeyError", "'time'")
+        assert (parent["error"]["type"], parent["error"]["message"]) == Q999_ERROR
         if parent_fn == "<session>":
             continue
         frames = parent["error"]["frames"]
         assert frames, parent_fn
         for frame in frames:  # its own frames only: never copied from a callee
-            assert frame["file"] == str(FUNCTIONS / f"{parent_fn}.py"), (parent_fn, frame)
+            assert frame["file"] == str(source_file(parent_fn)), (parent_fn, frame)
         assert frames[-1]["line"] == child["call_site"]["line"]
     lifespan = failed_span(q999_dict, "lifespan")["error"]["frames"]
     assert [f["function"] for f in lifespan] == ["lifespan"]
@@ -315,7 +326,7 @@ def test_q999_stack_is_the_chain_innermost_last(q999, q999_dict):
             frame["function"],
         )
         assert entry["locals"] == frame["locals"]
-    assert stack[-1]["file"] == str(FUNCTIONS / "format_date.py")
+    assert stack[-1]["file"] == str(FUNCTIONS / "format_date.js")
     # Exactly the frames the text shows, in the same order.
     text = q999.trace.to_text()
     where = [f'File "{e["file"]}", line {e["line"]}, in {e["function_name"]}' for e in stack]
@@ -343,11 +354,11 @@ def test_q999_span_fields(q999_dict):
         if span is root:
             continue
         kernel = span["kernel"]
-        assert kernel["spec"] in ("python3", "xpython")
+        assert kernel["spec"] in ("python3", "xpython", JS)
         assert kernel["kernel_id"] and isinstance(kernel["pid"], int) and kernel["pid"] > 0
         if parent is not root:
             site = span["call_site"]
-            assert site["file"] == str(FUNCTIONS / f"{parent['function']}.py"), span
+            assert site["file"] == str(source_file(parent["function"])), span
             assert isinstance(site["line"], int) and site["line"] > 0
     pids = [failed_span(q999_dict, fn)["kernel"]["pid"] for fn in FAILING_CHAIN]
     assert len(set(pids)) == len(pids)  # every level in its own kernel
@@ -365,8 +376,8 @@ def test_q999_span_fields(q999_dict):
             "line": call_line("article_intro", 'call("lifespan"'),
         },
         "format_value": {
-            "file": str(FUNCTIONS / "lifespan.py"),
-            "line": call_line("lifespan", 'born = call("format_value"'),
+            "file": str(FUNCTIONS / "lifespan.js"),
+            "line": call_line("lifespan", "const born = call('format_value'"),
         },
         "format_date": {
             "file": str(FUNCTIONS / "format_value.py"),
@@ -509,7 +520,7 @@ async def test_async_session():
         with pytest.raises(RenderError) as info:
             await asyncio.wait_for(session.call("article_intro", "Q999", "en"), timeout=120)
         trace = info.value.trace
-        assert trace.to_text().splitlines()[-1] == "KeyError: 'time'"
+        assert trace.to_text().splitlines()[-1] == Q999_FINAL
         d = trace.to_dict()
         jsonschema.Draft202012Validator(load_schema()).validate(d)
         assert [e["function"] for e in d["stack"]] == FAILING_CHAIN

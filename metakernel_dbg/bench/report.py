@@ -191,6 +191,47 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
             None,
             "x",
         ),
+        row(
+            "call_py_js_vs_py_py",
+            "call Python -> JS / Python -> Python, per-round median",
+            m["lang_call_py_js_vs_py_py"],
+            "<=",
+            2.0,
+            "x",
+        ),
+        row(
+            "call_js_py_vs_py_py",
+            "call JS -> Python / Python -> Python, per-round median",
+            m["lang_call_js_py_vs_py_py"],
+            "<=",
+            2.0,
+            "x",
+        ),
+        row(
+            "call_js_js_vs_py_py",
+            "call JS -> JS / Python -> Python, per-round median",
+            m["lang_call_js_js_vs_py_py"],
+            "",
+            None,
+            "x",
+        ),
+        row(
+            "stacktrace_js_level_vs_python",
+            "merged stackTrace with a JS level / all-Python (3 kernels each)",
+            m["lang_stacktrace_js_ms"]["median"] / m["lang_stacktrace_python_ms"]["median"],
+            "",
+            None,
+            "x",
+        ),
+        row(
+            "first_stacktrace_js_level_vs_python",
+            "the same, first stackTrace of a stop (holds the JS caller)",
+            m["lang_stacktrace_first_js_ms"]["median"]
+            / m["lang_stacktrace_first_python_ms"]["median"],
+            "",
+            None,
+            "x",
+        ),
     ]
     if "renders_per_s" not in m:
         return rows  # the shipped example was not found (see the notes)
@@ -361,6 +402,16 @@ def render_report(result: dict[str, Any]) -> str:
         _stat_row(
             "call A -> B, meta-kernel, debugger started", m["call_debugger_started_us"], "us"
         ),
+        _stat_row("call Python -> Python", m["lang_call_py_py_us"], "us"),
+        _stat_row("call Python -> JS", m["lang_call_py_js_us"], "us"),
+        _stat_row("call JS -> Python", m["lang_call_js_py_us"], "us"),
+        _stat_row("call JS -> JS", m["lang_call_js_js_us"], "us"),
+        _stat_row("merged stackTrace, all Python", m["lang_stacktrace_python_ms"], "ms"),
+        _stat_row("merged stackTrace, a JS level", m["lang_stacktrace_js_ms"], "ms"),
+        _stat_row(
+            "first stackTrace of a stop, all Python", m["lang_stacktrace_first_python_ms"], "ms"
+        ),
+        _stat_row("first stackTrace of a stop, a JS level", m["lang_stacktrace_first_js_ms"], "ms"),
     ]
     if "renders_per_s" in m:
         per_level = m["renders_measured_per_level"]

@@ -5,6 +5,9 @@ round trip, and the meta-kernel's cross-kernel calls (child kernels use ipc, the
 `ipc://`). Call costs are measured *inside* a kernel (`time.perf_counter_ns()` around each
 `call()`), so the Session's own per-render overhead is not part of them.
 
+Functions in JavaScript: call costs with a tslab kernel on either end against Python ->
+Python, and the merged stackTrace of a stop with a JS level against an all-Python one.
+
 The debugger is measured the way JupyterLab drives it (`debug_request` on the control channel,
 timed to the matching `debug_reply`): a stock python3 ipykernel stopped on a breakpoint against
 the meta-kernel stopped in a three-kernel chain (main -> outer -> inner), both stopped at the
@@ -34,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import calls, debugger, renders, starts
+from . import calls, debugger, languages, renders, starts
 from .report import machine_info, ratios, render_report
 from .stats import BenchRun, Plan
 
@@ -52,6 +55,7 @@ def run(quick: bool, log: Callable[[str], None] | None = None) -> dict[str, Any]
         starts.warm_pool(bench)
         debugger.measure(bench)
         renders.measure(bench)
+        languages.measure(bench)
         bench.m["meta_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finally:
         bench.close()

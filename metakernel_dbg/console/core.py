@@ -94,8 +94,9 @@ def _number(text: str, what: str, minimum: int) -> int:
     return value
 
 
-def parse_command(line: str, last: Command | None = None) -> Command | None:
-    """Parse one prompt line; None for an empty line with nothing to repeat."""
+def parse_command(line: str, last: Command | None = None, python: bool = True) -> Command | None:
+    """Parse one prompt line; None for an empty line with nothing to repeat. `python`: the
+    selected frame runs Python, so `p` / `pp` expressions are checked as Python here."""
     text = line.strip()
     if not text:
         return last if last is not None and last.name in _REPEATABLE else None
@@ -108,7 +109,8 @@ def parse_command(line: str, last: Command | None = None) -> Command | None:
         if not rest:
             raise CommandError(f"usage: {name} EXPRESSION")
         try:
-            compile(rest, "<expression>", "eval")
+            if python:
+                compile(rest, "<expression>", "eval")
         except SyntaxError as exc:
             raise CommandError(f"SyntaxError: {exc.msg}") from None
         return Command(name, rest)
@@ -172,6 +174,20 @@ def first_body_line(source: str, name: str) -> int | None:
             )
             stmt = body[1] if doc and len(body) > 1 else body[0]
             return stmt.lineno
+    return _js_first_body_line(source, name)
+
+
+def _js_first_body_line(source: str, name: str) -> int | None:
+    """The same for a JavaScript `function name(...) {`: its first line of code after it."""
+    lines = source.splitlines()
+    head = re.compile(rf"^\s*(?:async\s+)?function\s*\*?\s*{re.escape(name)}\s*\(")
+    start = next((i for i, text in enumerate(lines) if head.match(text)), None)
+    if start is None:
+        return None
+    for number, text in enumerate(lines[start + 1 :], start + 2):
+        code = text.strip()
+        if code and not code.startswith(("//", "/*", "*")) and code != "}":
+            return number
     return None
 
 
@@ -285,10 +301,15 @@ class Frame:
     index: int
     id: int
     function: str
-    kernel: str  # "python3 pid 4242", "main pid 4240"
+    kernel: str  # "python3 pid 4242", "main pid 4240", "js pid 4243"
     line: int
     path: str
     source: str = ""  # the source line, unstripped
+
+    @property
+    def python(self) -> bool:
+        """The frame runs Python (JS kernels' frames are labelled `js`)."""
+        return not self.kernel.startswith("js ")
 
 
 _FRAME_NAME = re.compile(r"^(?P<fn>.*?)(?: \(Current frame\))?  \[(?P<kernel>[^\]]*)\]$")

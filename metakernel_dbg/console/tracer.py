@@ -557,7 +557,7 @@ class Tracer:
             finally:
                 ctx.prompting = False
             try:
-                command = parse_command(line, ctx.last)
+                command = parse_command(line, ctx.last, not view.frames or view.frame.python)
             except CommandError as exc:
                 out.error(str(exc))
                 continue

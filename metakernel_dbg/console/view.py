@@ -120,6 +120,9 @@ class StopView:
         out.line(self._evaluate(command.arg))
 
     def do_pp(self, command: Command, out: Output) -> None:
+        if not self.frame.python:  # a JS frame's values print as util.inspect writes them
+            self.do_p(command, out)
+            return
         result = self._evaluate(f"__import__('pprint').pformat(({command.arg}), width=79)")
         try:
             text = ast.literal_eval(result)

@@ -14,28 +14,38 @@ and turns the child's events back into DAP events. Lifecycle, per child:
    `Level`; `request()` serves scopes, variables, evaluate ... by the child's own ids, and
    carries out the step commands (`continue`, `next`, `stepIn`, `stepOut`); the rules that
    make steps cross kernels run inside the child (its runtime's hooks);
-5. `pause()` while it runs user code; `stop()` on `disconnect`.
+5. while the child waits in `call()` and the stop is elsewhere: `caller_level()` gives its
+   frames (by default its runtime answers through the call plane, `inspect`; a backend may
+   instead *hold* the child in its own debugger, whose ids `request()` then serves), and
+   `release()` lets a held child run on before the program resumes;
+6. `pause()` while it runs user code; `stop()` on `disconnect`.
 """
 
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import dapcore
 
 Json = dict[str, Any]
 EventHandler = Callable[[Any, Json], None]
+#: asks the child's runtime through the call plane (an `inspect` request); its result
+Inspect = Callable[..., Awaitable[Any]]
 
 
 class DebugBackend(ABC):
     """One child's debugger (see the module docstring). `instance` is the engine's Instance."""
 
-    def __init__(self, instance: Any, on_event: EventHandler) -> None:
+    #: how merged stacks name this child's frames (`[label pid N]`); None: its kernelspec
+    label: str | None = None
+
+    def __init__(self, instance: Any, on_event: EventHandler, inspect: Inspect) -> None:
         self.instance = instance
         self.on_event = on_event
+        self.inspect = inspect
 
     @abstractmethod
     async def start(self, book: dapcore.BreakpointBook) -> None:
@@ -54,11 +64,27 @@ class DebugBackend(ABC):
         body = await self.request("stackTrace", {"threadId": thread})
         return self.level(body.get("stackFrames", []), stopped=True)
 
-    def level(self, frames: list[Json], stopped: bool = False) -> dapcore.Level:
+    async def caller_level(self, peer: str | None = None) -> dapcore.Level:
+        """The frames of the child while it waits in `call()`, innermost first (`peer`: one
+        of its threads, waiting over its own connection)."""
+        return self.level(await self.inspect({"op": "stack"}, peer))
+
+    async def release(self) -> None:  # noqa: B027 - optional: only holding backends hold
+        """Let a child held by `caller_level` run on (the program resumes)."""
+
+    def level(
+        self, frames: list[Json], stopped: bool = False, held: bool = False
+    ) -> dapcore.Level:
         child = self.instance.child
         function = self.instance.function or "<module>"
         return dapcore.Level(
-            self.instance.instance_id, function, child.spec, child.pid or 0, frames, stopped
+            self.instance.instance_id,
+            function,
+            self.label or child.spec,
+            child.pid or 0,
+            frames,
+            stopped,
+            held,
         )
 
     @abstractmethod

@@ -138,8 +138,10 @@ class Level:
     """One call level of a render; ``frames`` are innermost first.
 
     For the ``stopped`` level the frames are the child's raw DAP ``stackFrames``; for a
-    waiting caller they are call-plane dicts ``{"name", "file", "line"}``. ``function`` is
-    the user function the level runs (bookkeeping; frames are named by their code names).
+    waiting caller they are call-plane dicts ``{"name", "file", "line"}``, unless it is
+    ``held``: paused in its own debugger (a JS kernel), whose DAP ``stackFrames`` (and ids)
+    they then are. ``function`` is the user function the level runs (bookkeeping; frames are
+    named by their code names); ``kernelspec`` labels its frames (``[kernelspec pid N]``).
     """
 
     owner: str
@@ -148,6 +150,7 @@ class Level:
     pid: int
     frames: list[Json]
     stopped: bool = False
+    held: bool = False
 
 
 def merge_stack(levels: list[Level], ids: IdMap) -> list[Json]:
@@ -166,7 +169,7 @@ def merge_stack(levels: list[Level], ids: IdMap) -> list[Json]:
         label = "main" if depth == len(levels) - 1 else level.kernelspec
         suffix = f"  [{label} pid {level.pid}]"
         for index, frame in enumerate(level.frames):
-            if level.stopped:
+            if level.stopped or level.held:
                 path = (frame.get("source") or {}).get("path")
                 key: tuple[Any, ...] = ("child", level.owner, frame["id"])
             else:

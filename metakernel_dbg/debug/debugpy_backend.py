@@ -13,7 +13,7 @@ import itertools
 from typing import Any
 
 from . import dapcore
-from .backend import DebugBackend, EventHandler, Json
+from .backend import DebugBackend, EventHandler, Inspect, Json
 
 _TIMEOUT = 30.0
 _RESET_TIMEOUT = 5.0  # an idle child runs the reset at once; a serving one cannot
@@ -22,8 +22,8 @@ _seq = itertools.count(1)
 
 
 class DebugpyBackend(DebugBackend):
-    def __init__(self, instance: Any, on_event: EventHandler) -> None:
-        super().__init__(instance, on_event)
+    def __init__(self, instance: Any, on_event: EventHandler, inspect: Inspect) -> None:
+        super().__init__(instance, on_event, inspect)
         #: DAP id of the thread that runs user code (cells, served calls)
         self.main_thread: int | None = None
         instance.child.on_debug_event = self._on_child_event

@@ -137,12 +137,13 @@ class DebugSession:
         levels = [await self._backend(stopped[0]).stopped_level(self.stop.child_thread_id)]
         callers = [link for link in chain if link is not stopped]
         stacks = await asyncio.gather(
-            *(self._inspect(peer, {"op": "stack"}) for _, peer in callers),
+            *(self._backend(inst).caller_level(peer) for inst, peer in callers),
             return_exceptions=True,
         )
-        for (inst, peer), frames in zip(reversed(callers), reversed(stacks), strict=True):
-            caller = [] if isinstance(frames, BaseException) else frames
-            levels.append(dataclasses.replace(self._backend(inst).level(caller), owner=peer))
+        for (inst, peer), level in zip(reversed(callers), reversed(stacks), strict=True):
+            if isinstance(level, Exception):
+                level = self._backend(inst).level([])
+            levels.append(dataclasses.replace(level, owner=peer))
         below = await self._exception_below(stopped[0], levels[0].frames)
         if below is None:
             frames = dapcore.merge_stack(levels, self.ids)
@@ -217,7 +218,13 @@ class DebugSession:
         if not self.stop.stopped:
             return {"__error__": f"{command}: the program is not stopped"}
         inst = self._instance(self.stop.owner)
+        await self._release_callers()
         return await self._child(inst, command, {"threadId": self.stop.child_thread_id})
+
+    async def _release_callers(self) -> None:
+        """Callers held in their own debugger while stopped (JS) run on with the program."""
+        backends = list(self.backends.values())
+        await asyncio.gather(*(b.release() for b in backends), return_exceptions=True)
 
     async def _continue(self, args: Json) -> Json:
         return await self._resume("continue")
@@ -241,11 +248,12 @@ class DebugSession:
 
     async def _source(self, args: Json) -> Json:
         path = (args.get("source") or {}).get("path", "")
+        mime = "text/javascript" if path.endswith(".js") else "text/x-python"
         if path in self.sources:
-            return {"content": self.sources[path], "mimeType": "text/x-python"}
+            return {"content": self.sources[path], "mimeType": mime}
         try:
             with open(path, encoding="utf-8") as f:
-                return {"content": f.read(), "mimeType": "text/x-python"}
+                return {"content": f.read(), "mimeType": mime}
         except OSError:
             return {"__error__": "source unavailable"}
 
@@ -320,7 +328,11 @@ class DebugSession:
         """The child's debug backend (made on first use; its debugger starts in `_debug`)."""
         backend = self.backends.get(inst.instance_id)
         if backend is None:
-            backend = load_backend(inst.runtime.debug_backend)(inst, self.on_child_event)
+
+            async def inspect(request: Json, peer: str | None = None) -> Any:
+                return await self._inspect(peer or inst.instance_id, request)
+
+            backend = load_backend(inst.runtime.debug_backend)(inst, self.on_child_event, inspect)
             self.backends[inst.instance_id] = backend
         return backend
 

@@ -401,11 +401,17 @@ class Engine:
 
     async def run_in(self, instance: Instance, code: str) -> None:
         """Run code silently in a child (MetaKernelError with the error if it fails)."""
-        content = await instance.child.execute(code)
-        if content.get("status") != "ok":
-            raise MetaKernelError(
-                f"{instance.child.label}: {content.get('ename')}: {content.get('evalue')}"
-            )
+        stdout: list[str] = []
+
+        def collect(msg: dict[str, Any]) -> None:
+            if msg["header"]["msg_type"] == "stream" and msg["content"].get("name") == "stdout":
+                stdout.append(msg["content"].get("text", ""))
+
+        on_iopub = collect if instance.runtime.outcome_on_stdout else None
+        content = await instance.child.execute(code, on_iopub=on_iopub)
+        problem = instance.runtime.failure(content, "".join(stdout))
+        if problem is not None:
+            raise MetaKernelError(f"{instance.child.label}: {problem}")
 
     async def define_in(self, instance: Instance, fdef: FunctionDef) -> None:
         if instance.serving:  # the definition runs once its serve loop has stopped

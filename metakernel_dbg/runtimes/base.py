@@ -9,7 +9,9 @@ started it:
    transport endpoint in `settings`), installs the `call` builtin of its language and says
    hello to the router.
 2. `define_code(fdef)`: run to define, or redefine, a function (checked beforehand with
-   `check_definition`, so mistakes show in the defining cell).
+   `check_definition`, so mistakes show in the defining cell). `failure()` reads how the
+   code of steps 1 and 2 ran from the kernel's reply (and its output, for kernels whose
+   error replies say too little).
 3. `serve_code`: run as one long execute_request; the child runs the calls routed (or
    linked) to it, for one render at a time and across renders, until the router says
    `stop` (a redefinition, a debugger starting). At the end of each render the router
@@ -120,6 +122,18 @@ class ChildRuntime(ABC):
 
     #: the long execute_request of a serve loop (step 3)
     serve_code: ClassVar[str]
+    #: the runtime reports how its code ran on stdout (`failure` gets the text)
+    outcome_on_stdout: ClassVar[bool] = False
+
+    def failure(self, reply: dict[str, Any], stdout: str) -> str | None:
+        """Why the code of steps 1 and 2 failed (`ename: evalue`), or None: it ran.
+
+        `reply` is the execute_reply's content, `stdout` what the cell printed (only read
+        when `outcome_on_stdout`: a kernel whose error replies say too little).
+        """
+        if reply.get("status") == "ok":
+            return None
+        return f"{reply.get('ename')}: {reply.get('evalue')}"
 
     def kernel_header(self, source: str) -> str | None:
         """The kernelspec a function file names on its first line (`# kernel: SPEC`)."""

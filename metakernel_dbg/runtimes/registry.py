@@ -52,11 +52,13 @@ def kernelspec_language(name: str) -> str | None:
 
 
 def for_kernelspec(name: str) -> ChildRuntime:
-    """The runtime of a kernelspec's language. An unknown kernelspec gets Python's (its
-    start then fails with a clear error); a language without a runtime is an error."""
+    """The runtime of a kernelspec's language. An unknown kernelspec gets the runtime whose
+    default kernelspec it is (not installed yet), else Python's (its start then fails with
+    a clear error); a language without a runtime is an error."""
     language = kernelspec_language(name)
     if language is None:
-        return runtimes()["python"]
+        found = (r for r in runtimes().values() if r.default_kernel == name)
+        return next(found, runtimes()["python"])
     runtime = for_language(language)
     if runtime is None:
         known = ", ".join(sorted(runtimes()))

@@ -1,5 +1,5 @@
-"""The acceptance test of the debugger: stock JupyterLab + Chromium, the example notebook on
-kernel `metakernel_dbg`, one call stack across three kernels."""
+"""The acceptance tests of the debugger: stock JupyterLab + Chromium, notebooks on kernel
+`metakernel_dbg`, one call stack across three kernels (one of them JavaScript)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,39 @@ def test_debug_three_kernels_in_jupyterlab(lab_server, lab_page, tmp_path):
     assert lab.continue_until_done(page) == 0
     assert lab.wait_for_output(page, 2, "9") == "9"
     lab.shot(page, tmp_path, "done")
+
+
+PINNER = "%%function pinner\ndef pinner(x):\n    y = x * 2\n    return y + 1"
+JOUTER = (
+    "%%function jouter --kernel metakernel_dbg_js\nfunction jouter(n) {\n  let total = 0;\n"
+    "  for (let i = 0; i < n; i++) {\n    total += call('pinner', i);\n  }\n  return total;\n}"
+)
+JS_RENDER = 'result = call("jouter", 2)\nresult'
+
+
+def test_debug_a_js_frame_between_python_frames_in_jupyterlab(lab_server, lab_page, tmp_path):
+    page = lab_page
+    cells = [PINNER, JOUTER, JS_RENDER]
+    lab.write_notebook(lab_server.root_dir / "js.ipynb", cells, "metakernel_dbg")
+    lab.open_notebook(page, lab_server.base_url, lab_server.token, "js.ipynb")
+    lab.enable_debugger(page)
+    lab.set_breakpoint(page, cell_index=0, line=4)  # `return y + 1` in Python's pinner
+
+    lab.run_all(page)
+    rows = lab.wait_for_stop(page, timeout=120_000)
+    lab.shot(page, tmp_path, "stopped")
+    frames = lab.callstack_frames(page)
+    assert [name.split()[0] for name, _ in frames] == ["pinner", "jouter", "<module>"], rows
+    assert "[python3 pid" in frames[0][0] and "[js pid" in frames[1][0], rows
+    assert "[main pid" in frames[2][0], rows
+    assert frames[0][1] == "Cell [1]:4", rows
+    assert frames[1][1] == "Cell [2]:5", rows  # the JS cell, at its call('pinner', i) line
+
+    assert lab.variables(page) == {"x": "0", "y": "0"}
+    lab.click_frame(page, 1)
+    lab.shot(page, tmp_path, "js-frame")
+    assert lab.variables(page) == {"i": "0", "n": "2", "total": "0"}
+
+    lab.remove_breakpoint(page, cell_index=0, line=4)
+    assert lab.continue_until_done(page) == 0
+    assert lab.wait_for_output(page, 2, "4") == "4"
