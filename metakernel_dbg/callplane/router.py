@@ -260,6 +260,7 @@ class Router:
         self.instances.pop(instance_id, None)
         self.channels.pop(instance_id, None)
         self.direct.pop(instance_id, None)
+        self.transport.release(instance_id)
         self._handle(self.order.forget(instance_id))
 
     def send(self, instance_id: str, msg: dict[str, Any]) -> bool:

@@ -31,7 +31,9 @@ import metakernel_dbg
 from ...callplane import values
 from ...callplane.local import KIND as LOCAL
 from ...callplane.local import LocalChildSide
-from ...callplane.transport import ChildSide, Endpoint, Line
+from ...callplane.tcp import KIND as TCP
+from ...callplane.tcp import TcpChildSide
+from ...callplane.transport import ChildSide, Endpoint, Line, poll_key
 from ...callplane.wire import ARGS_PREVIEW, PAYLOAD, Channel, link_keys
 from ...errors import CallArgumentError, RemoteError, describe_exception, from_reply
 from ...trace import capture_error, new_span_id, safe_repr
@@ -44,7 +46,7 @@ _HIDDEN_GLOBALS = {"In", "Out", "exit", "quit", "get_ipython", "call", "open"}
 
 _runtime: _Runtime | None = None
 #: the child side of each transport, by the endpoint's kind
-_CHILD_SIDES: dict[str, type[ChildSide]] = {LOCAL: LocalChildSide}
+_CHILD_SIDES: dict[str, type[ChildSide]] = {LOCAL: LocalChildSide, TCP: TcpChildSide}
 _HIDDEN_FILES: set[str] = set()
 
 
@@ -109,7 +111,7 @@ class _Link:
     OSError if the callee is gone.
     """
 
-    __slots__ = ("instance_id", "line", "fd", "channel", "poller")
+    __slots__ = ("instance_id", "line", "handle", "channel", "poller")
 
     def __init__(self, me: str, side: ChildSide, router: zmq.Socket, grant: dict, limit: int):
         self.instance_id = str(grant["to"])
@@ -121,9 +123,9 @@ class _Link:
         except OSError:
             self.line.close()
             raise
-        self.fd = self.line.fileno()
+        self.handle = self.line.pollable
         self.poller = zmq.Poller()
-        self.poller.register(self.fd, zmq.POLLIN)
+        self.poller.register(self.handle, zmq.POLLIN)
         self.poller.register(router, zmq.POLLIN)
 
     def close(self) -> None:
@@ -153,14 +155,16 @@ class _Runtime:
         self.side = _CHILD_SIDES[endpoint["kind"]](endpoint)
         self.sock = self.side.connect_router(zmq.Context.instance(), instance_id.encode())
         self.channel = Channel(key)
-        # direct calls arrive on a listener of our own
-        self.listener, direct_address = self.side.listen(instance_id)
-        self.callers: dict[int, _Caller] = {}  # by file descriptor
+        # direct calls arrive on listeners of our own
+        listeners, direct_address = self.side.listen(instance_id)
+        self.listeners = {poll_key(listener): listener for listener in listeners}
+        self.callers: dict[Any, _Caller] = {}  # by what the poller polls
         self.poller = zmq.Poller()
         self.poller.register(self.sock, zmq.POLLIN)
         self.serve_poller = zmq.Poller()
         self.serve_poller.register(self.sock, zmq.POLLIN)
-        self.serve_poller.register(self.listener.fileno(), zmq.POLLIN)
+        for key in self.listeners:
+            self.serve_poller.register(key, zmq.POLLIN)
         #: direct lines to callees (kept across renders) and, per function, the instances
         #: this kernel may call directly in the current render (granted by the router)
         self.links: dict[str, _Link] = {}
@@ -335,8 +339,8 @@ class _Runtime:
                 if not events:
                     debughooks.check_pause(self.waiting_frames[0])
                     continue
-                while link is not None and (link.fd in events or link.line.buffered):
-                    events.pop(link.fd, None)
+                while link is not None and (link.handle in events or link.line.buffered):
+                    events.pop(link.handle, None)
                     try:
                         msg = link.channel.unpack(link.line.recv())
                     except (EOFError, OSError, ValueError):  # the callee died: the router says so
@@ -372,11 +376,11 @@ class _Runtime:
             while True:
                 try:
                     events = dict(self.serve_poller.poll(_WAIT_SLICE_MS * 4))
-                    for fd in events:
-                        if fd == self.listener.fileno():
-                            self._accept()
-                        elif fd in self.callers:
-                            self._serve_direct(self.callers[fd])
+                    for handle in events:
+                        if handle in self.listeners:
+                            self._accept(self.listeners[handle])
+                        elif handle in self.callers:
+                            self._serve_direct(self.callers[handle])
                     if self.sock not in events:
                         continue
                     msg = self.channel.unpack(self.sock.recv_multipart())
@@ -394,14 +398,14 @@ class _Runtime:
         finally:
             self.grants.clear()  # grants hold for one render
 
-    def _accept(self) -> None:
-        line = self.side.accept(self.listener, self.max_message)
-        self.callers[line.fileno()] = _Caller(line)
-        self.serve_poller.register(line.fileno(), zmq.POLLIN)
+    def _accept(self, listener: Any) -> None:
+        line = self.side.accept(listener, self.max_message)
+        self.callers[line.pollable] = _Caller(line)
+        self.serve_poller.register(line.pollable, zmq.POLLIN)
 
     def _drop_caller(self, caller: _Caller) -> None:
-        self.serve_poller.unregister(caller.line.fileno())
-        del self.callers[caller.line.fileno()]
+        self.serve_poller.unregister(caller.line.pollable)
+        del self.callers[caller.line.pollable]
         caller.line.close()
 
     def _serve_direct(self, caller: _Caller) -> None:
