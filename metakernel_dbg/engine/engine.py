@@ -23,7 +23,10 @@ from typing import Any, Protocol
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from ..callplane import values
+from ..callplane.lease import LeaseTerms
+from ..callplane.local import LocalTransport
 from ..callplane.router import Limits, Render, Router
+from ..callplane.tcp import TcpTransport
 from ..callplane.wire import DEFAULT_MAX_MESSAGE, PAYLOAD
 from ..errors import (
     CallArgumentError,
@@ -66,6 +69,13 @@ class EngineConfig:
     isolation: str = "shared"
     #: start ipykernel children by forking them from a fork server (see forkserver.py)
     fork: bool = True
+    #: children on other hosts (callplane/tcp.py): the address they dial (default: the one
+    #: facing each child's host), the TCP port range of the call plane (default: any), and
+    #: their leases: a renewal every `lease_interval` s, ended by `lease_timeout` s of silence
+    callplane_ip: str = ""
+    callplane_ports: tuple[int, int] | None = None
+    lease_interval: float = 1.0
+    lease_timeout: float = 10.0
 
 
 class Frontend(Protocol):
@@ -124,6 +134,13 @@ class Engine:
                 max_message=self.config.max_message,
                 call_timeout=self.config.call_timeout,
                 render_timeout=self.config.render_timeout,
+            ),
+            transport=TcpTransport(
+                LocalTransport(self.workdir),
+                LeaseTerms(self.config.lease_interval, self.config.lease_timeout),
+                self._lease_lost,
+                ip=self.config.callplane_ip,
+                ports=self.config.callplane_ports,
             ),
         )
         self._ids = itertools.count(1)
@@ -242,6 +259,16 @@ class Engine:
         self.frontend.publish("stream", {"name": "stderr", "text": f"[metakernel_dbg] {message}\n"})
         await inst.child.shutdown(now=True)
 
+    def _lease_lost(self, instance_id: str, silent_for: float) -> None:
+        """A remote child stopped renewing its lease (lease thread): it counts as dead."""
+
+        def mark() -> None:
+            inst = self.router.instances.get(instance_id)
+            if inst is not None:
+                inst.child.mark_lost(f"its lease was not renewed for {silent_for:.1f} s")
+
+        self.router.post(mark)
+
     def _forget(self, inst: Instance) -> None:
         if inst is self.main:
             self.main = None
@@ -314,8 +341,11 @@ class Engine:
         instance = Instance(child, runtime, function, None)
         child.on_stray_iopub = self._relay_stray_output
         hello = self.router.add_instance(instance)
+        peer = child.remote.ip if child.remote else None
+        transport = self.router.transport
+        endpoint = self.router.call_soon(lambda: transport.endpoint(instance_id, peer))
         settings = Bootstrap(
-            self.router.transport.endpoint(instance_id),
+            await asyncio.wrap_future(endpoint),
             instance_id,
             self.router.key_for(instance_id),
             role,
