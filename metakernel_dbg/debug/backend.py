@@ -57,8 +57,9 @@ class DebugBackend(ABC):
     def level(self, frames: list[Json], stopped: bool = False) -> dapcore.Level:
         child = self.instance.child
         function = self.instance.function or "<module>"
+        host = child.remote.name if child.remote else ""
         return dapcore.Level(
-            self.instance.instance_id, function, child.spec, child.pid or 0, frames, stopped
+            self.instance.instance_id, function, child.spec, child.pid or 0, frames, stopped, host
         )
 
     @abstractmethod
