@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     remote.add_argument(
         "--bootstrap-timeout",
         type=float,
-        default=120.0,
+        default=60.0,
         help="seconds after which a kernel nobody bootstrapped ends itself",
     )
     remote.add_argument(

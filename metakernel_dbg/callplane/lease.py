@@ -4,9 +4,10 @@ A child on the meta-kernel's host dies with it (a parent-death signal, `launch/c
 a kernel on another host has no such parent: an SSH launcher's shell is gone long before.
 So every remote child holds a lease. Its keeper, a thread in the child with a socket of its
 own, sends `renew` every `interval` seconds to the holder in the meta-kernel, which answers
-`ok` from a thread of its own too (no long work runs there, unlike on the engine loop). A
-child that got no answer for `expire` seconds kills what it started and exits; the holder,
-in turn, reports a child silent for `expire` seconds as lost. So both ends learn of a death
+`ok` from a thread of its own too (no long work runs there, unlike on the engine loop), for
+the children it still has only. A child that got no answer for `expire` seconds kills what
+it started and exits; the holder, in turn, reports a child silent for `expire` seconds as
+lost. So both ends learn of a death
 or a partition within `expire` seconds, however the meta-kernel ended (SIGKILL included).
 
 Both sockets are secured like the call plane (`tcp.py`): the holder is a CurveZMQ server
@@ -114,8 +115,8 @@ class LeaseHolder:
             if self.sock in events:
                 while self.sock.poll(0):
                     ident, *frames = self.sock.recv_multipart()
-                    if frames == [RENEW]:
-                        self._renewed(ident.decode(errors="replace").rpartition("/")[0])
+                    name = ident.decode(errors="replace").rpartition("/")[0]
+                    if frames == [RENEW] and self._renewed(name):
                         self.sock.send_multipart([ident, OK])
             if self._wake_rx in events:
                 while self._wake_rx.poll(0):
@@ -124,10 +125,14 @@ class LeaseHolder:
                     self._posted.popleft()()
             self._report_silent()
 
-    def _renewed(self, instance_id: str) -> None:
+    def _renewed(self, instance_id: str) -> bool:
+        """Renew a child's lease; False for a child this meta-kernel let go (or never had):
+        unanswered, it ends itself."""
         with self._lock:
-            if instance_id in self._last:
-                self._last[instance_id] = time.monotonic()
+            if instance_id not in self._last:
+                return False
+            self._last[instance_id] = time.monotonic()
+            return True
 
     def _report_silent(self) -> None:
         now = time.monotonic()
@@ -184,9 +189,7 @@ def keep(
 def end_process(reason: str) -> None:
     """End this process and every process it started (a remote kernel: its launcher's
     listener too); debugpy adapters, in sessions of their own, exit with their kernel."""
-    import sys
-
-    print(f"[metakernel_dbg] {reason}: exiting", file=sys.stderr, flush=True)
+    os.write(2, f"[metakernel_dbg] {reason}: exiting\n".encode())  # the log (not IOPub)
     try:
         import psutil
 

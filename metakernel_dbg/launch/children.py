@@ -99,6 +99,9 @@ class ChildKernel:
                 await self.km.start_kernel(env=env, cwd=os.getcwd(), stdout=log, stderr=log)
         except NoSuchKernel as exc:
             raise KernelStartError(f"no such kernelspec {self.spec!r}") from exc
+        except asyncio.CancelledError:  # e.g. the engine closing: a launch under way ends too
+            await asyncio.shield(self._kill_launch())
+            raise
         except Exception as exc:  # noqa: BLE001 - provisioners raise anything
             raise KernelStartError(f"kernelspec {self.spec!r} failed to start: {exc}") from exc
         self.remote = _remote_host(self.km)
@@ -124,6 +127,12 @@ class ChildKernel:
             raise KernelStartError(
                 f"kernelspec {self.spec!r} (pid {self.pid}) did not answer within {timeout:g} s"
             ) from None
+
+    async def _kill_launch(self) -> None:
+        provisioner = self.km.provisioner if self.km else None
+        if provisioner is not None:
+            with contextlib.suppress(Exception):
+                await provisioner.kill()
 
     async def _until_ready(self) -> None:
         """Until the kernel answers kernel_info and its IOPub reaches us.
@@ -218,9 +227,8 @@ class ChildKernel:
         if self.km is not None:
             local = self.remote is None  # a remote pid means nothing here: never signal it
             descendants = _descendants(self.pid) if local else []
-            with contextlib.suppress(Exception):  # a remote kernel is asked first: it ends
-                # its launcher's listener and files on its host (killed if it does not answer)
-                await self.km.shutdown_kernel(now=now and local)
+            with contextlib.suppress(Exception):
+                await self.km.shutdown_kernel(now=now)
             for pid in descendants:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)

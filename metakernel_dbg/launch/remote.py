@@ -28,6 +28,10 @@ gateway_provisioners 0.5.0 handled:
    listener) reports the kernel gone while it may still run: the listener is left to end
    with its kernel.
 
+8. Requests to the listener (poll, signals) get 10 ms to connect (GP_SOCKET_TIMEOUT): on a
+   loaded host a live kernel is then reported gone. They get `listener_timeout` here, and
+   a poll that times out counts the kernel alive (its lease decides).
+
 Also: transport encryption (CurveZMQ) is required; the ssh launch (paramiko, ~0.2 s) runs
 in a worker thread, not on the event loop; `poll()`, a TCP connection to the remote
 listener each time, is answered from the last result for `min_poll_interval` seconds.
@@ -36,6 +40,7 @@ listener each time, is answered from the last result for `min_poll_interval` sec
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shlex
 import signal
@@ -88,6 +93,9 @@ class SSHProvisioner(DistributedProvisioner):
     min_poll_interval = Float(
         0.5, config=True, help="seconds during which poll() answers from its last result"
     )
+    listener_timeout = Float(
+        2.0, config=True, help="seconds to reach the remote launcher's listener"
+    )
     encryption = Unicode("required", config=True, help="transport encryption: 'required' or 'auto'")
     unauthorized_users = Set(config=True, help="users refused (default: GP_UNAUTHORIZED_USERS)")
 
@@ -138,12 +146,36 @@ class SSHProvisioner(DistributedProvisioner):
         return exports + command if isinstance(command, str) else command
 
     async def poll(self) -> int | None:
+        """None while the listener answers, 0 once it refuses (gone); a host that does not
+        answer in time counts as alive: its lease decides (callplane/lease.py)."""
         now = time.monotonic()
         if self._polled is not None and self._polled[1] is not None:
             return self._polled[1]  # gone stays gone
         if self._polled is None or now - self._polled[0] >= self.min_poll_interval:
-            self._polled = (now, await super().poll())
+            try:
+                await self._send_listener_request({"signum": 0})
+                result = None
+            except TimeoutError:
+                result = None
+            except OSError:
+                result = 0
+            self._polled = (now, result)
         return self._polled[1]
+
+    async def _send_listener_request(self, request: dict, shutdown_socket: bool = False) -> None:
+        """GP's, with a timeout that a loaded host meets: GP allows 10 ms to connect
+        (GP_SOCKET_TIMEOUT), after which a live kernel is reported gone."""
+        if self.comm_port <= 0:
+            return
+        connect = asyncio.open_connection(self.comm_ip, self.comm_port)
+        _, writer = await asyncio.wait_for(connect, self.listener_timeout)
+        try:
+            writer.write(json.dumps(request).encode())
+            if shutdown_socket:
+                writer.write_eof()
+            await asyncio.wait_for(writer.drain(), self.listener_timeout)
+        finally:
+            writer.close()
 
     async def kill(self, restart: bool = False) -> None:
         """SIGKILL, as jupyter_client kills local kernels (GP's SIGTERM first, then 5 s of
@@ -158,8 +190,8 @@ class SSHProvisioner(DistributedProvisioner):
 
     async def shutdown_requested(self, restart: bool = False) -> None:
         """Nothing yet: GP ends the listener here, at once, after which poll() reports a
-        kernel that is still shutting down (or hangs) as gone. The kernel ends its listener
-        itself when it exits (ipykernel signals its children), and `kill()` ends both."""
+        kernel that is still shutting down (or hangs) as gone. An ipykernel ends its
+        listener itself as it shuts down (it signals its children), and `kill()` both."""
 
     async def terminate(self, restart: bool = False) -> None:
         self._polled = None

@@ -60,7 +60,7 @@ def _watchdog(timeout: float) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m metakernel_dbg.launch.remotekernel")
-    parser.add_argument("--bootstrap-timeout", type=float, default=120.0)
+    parser.add_argument("--bootstrap-timeout", type=float, default=60.0)
     ours, launcher_args = parser.parse_known_args(argv)
     paths = [str(CHILDSITE), *filter(None, [os.environ.get("PYTHONPATH")])]
     os.environ["PYTHONPATH"] = os.pathsep.join(paths)  # for what the kernel starts (debugpy)

@@ -28,7 +28,7 @@ def remote_kernel_dict(
     python: str,
     display_name: str | None = None,
     launch_timeout: int = 30,
-    bootstrap_timeout: float = 120.0,
+    bootstrap_timeout: float = 60.0,
     env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """kernel.json of a kernelspec that starts kernels on `hosts` (round robin)."""
@@ -76,7 +76,7 @@ def install_remote_spec(
     kernel_name: str,
     display_name: str | None = None,
     launch_timeout: int = 30,
-    bootstrap_timeout: float = 120.0,
+    bootstrap_timeout: float = 60.0,
     env: dict[str, str] | None = None,
     **where: Any,
 ) -> str:
