@@ -156,6 +156,8 @@ class Engine:
         )
         #: coroutines run for every new instance before it runs user code (debugger)
         self.instance_hooks: list[Callable[[Instance], Coroutine[Any, Any, None]]] = []
+        #: coroutines run once an instance defined a function (debugger: remote sources)
+        self.define_hooks: list[Callable[[Instance, FunctionDef], Coroutine[Any, Any, None]]] = []
         #: called (on the engine loop) when a child dies, with the message describing how
         self.death_hooks: list[Callable[[Instance, str], None]] = []
         self.render_watchers: list[RenderWatcher] = []
@@ -281,6 +283,7 @@ class Engine:
 
     def replace_instance(self, instance: Instance) -> None:
         """Router hook: a kernel is stuck (timed out); kill it, the next call gets a new one."""
+        self.router.remove_instance(instance.instance_id)  # its late messages are dropped
 
         def kill() -> None:
             self._forget(instance)
@@ -424,6 +427,8 @@ class Engine:
         code = instance.runtime.define_code(fdef.name, fdef.source, fdef.filename)
         await self.run_in(instance, code)
         instance.definition = fdef
+        for hook in self.define_hooks:
+            await hook(instance, fdef)
 
     async def define(self, fdef: FunctionDef) -> Instance:
         """Register (or replace) a function and make sure one live instance runs it."""
