@@ -589,13 +589,29 @@ def _die_with_parent(parent: int) -> None:
 
 
 def define(name: str, source: str, filename: str) -> None:
-    """Run a function's cell under its (virtual) cell path so breakpoints and tracebacks match."""
+    """Run a function's cell under its (virtual) cell path so breakpoints and tracebacks match.
+
+    The file must exist on this kernel's host for its debugger to take breakpoints there: a
+    kernel on another host writes it (never over an existing file).
+    """
+    _write_missing(filename, source)
     lines = source.splitlines(True)
     linecache.cache[filename] = (len(source), None, lines, filename)
     code = compile(source, filename, "exec")
     exec(code, _user_ns())  # noqa: S102
     if not callable(_user_ns().get(name)):
         raise NameError(f"the cell did not define a function named {name!r}")
+
+
+def _write_missing(path: str, text: str) -> None:
+    if os.path.exists(path):
+        return
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:  # another instance wrote it meanwhile, or the place is not writable
+        pass
 
 
 def serve() -> None:
