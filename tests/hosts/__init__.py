@@ -23,7 +23,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "hosts.sh"
@@ -33,6 +33,14 @@ SUBNET = "10.250.17"
 _CAP_SYS_ADMIN, _CAP_NET_ADMIN = 21, 12
 _TOOLS = ("ip", "nsenter", "unshare", "setsid", "flock")
 _SSH_TOOLS = ("ssh", "ssh-keygen")
+
+
+class HostProcess(NamedTuple):
+    """A process of an emulated host: its pid here, its pid on the host, its command line."""
+
+    pid: int
+    host_pid: int
+    cmdline: str
 
 
 def unavailable(sshd: bool = True) -> str | None:
@@ -136,14 +144,16 @@ class Hosts:
         return subprocess.run(self.command(host, argv), env=env, timeout=timeout, **kw)
 
     def popen(self, host: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen:
-        return subprocess.Popen(self.command(host, argv), env={**self.env, **kw.pop("env", {})}, **kw)
+        return subprocess.Popen(
+            self.command(host, argv), env={**self.env, **kw.pop("env", {})}, **kw
+        )
 
     def init_pid(self, host: str) -> int:
         """The outer pid of `host`'s init (nsenter -t PID enters the host)."""
         return int((self.state / f"{host}.pid").read_text())
 
-    def processes(self, host: str) -> list[tuple[int, str]]:
-        """(outer pid, command line) of every process in `host`'s PID namespace but its init."""
+    def processes(self, host: str) -> list[HostProcess]:
+        """Every process in `host`'s PID namespace but its init."""
         init = self.init_pid(host)
         namespace = os.readlink(f"/proc/{init}/ns/pid")
         found = []
@@ -155,10 +165,12 @@ class Hosts:
                     continue
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
                     cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            except OSError:  # gone meanwhile
+                with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as f:
+                    nspid = next(line for line in f if line.startswith("NSpid:"))
+            except (OSError, StopIteration):  # gone meanwhile
                 continue
             if cmdline:  # zombies have none
-                found.append((int(entry), cmdline))
+                found.append(HostProcess(int(entry), int(nspid.split()[-1]), cmdline))
         return found
 
     def _script(self, command: str) -> None:
