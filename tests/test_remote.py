@@ -11,6 +11,7 @@ CAP_NET_ADMIN, as in CI); the hosts and all they ran are removed whatever happen
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -35,9 +36,12 @@ from conftest import (
     wait_reply,
 )
 from hosts import HostProcess, Hosts, unavailable
+from jupyter_client import AsyncKernelManager
 from jupyter_client.manager import KernelManager
 from test_debugger import INITIALIZE, DapClient
 
+from metakernel_dbg.launch.children import ChildKernel
+from metakernel_dbg.launch.remote import RemoteHost
 from metakernel_dbg.launch.remotespec import remote_kernel_dict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,7 +64,8 @@ def hosts() -> Iterator[Hosts]:
 @pytest.fixture(scope="module")
 def specs(hosts: Hosts) -> Iterator[str]:
     """JUPYTER_PATH with remote_b, remote_c (the CLI's specs), slow_b (a launcher slower
-    than its launch timeout), plain_b (no Curve support) and mk_in_a (the meta-kernel in A)."""
+    than its launch timeout), plain_b (no Curve support), py_b (a relative interpreter)
+    and mk_in_a (the meta-kernel in A)."""
     prefix = hosts.state / "jupyter"
     for host in ("B", "C"):
         name = f"remote_{host.lower()}"
@@ -71,6 +76,8 @@ def specs(hosts: Hosts) -> Iterator[str]:
     slow["argv"] = ["/bin/sh", "-c", 'sleep 3; exec "$0" "$@"', *slow["argv"]]
     plain = remote_kernel_dict(["B"], sys.executable)
     del plain["metadata"]["supported_encryption"]
+    relative = remote_kernel_dict(["B"], sys.executable)
+    relative["argv"][0] = "python"
     meta = {
         "argv": [
             *("nsenter", "-t", str(hosts.init_pid("A")), "-n", "-m", "-u", "-i", "-p"),
@@ -82,7 +89,7 @@ def specs(hosts: Hosts) -> Iterator[str]:
         "interrupt_mode": "message",
         "metadata": {"debugger": True},
     }
-    for name, spec in (("slow_b", slow), ("plain_b", plain), ("mk_in_a", meta)):
+    for name, spec in (("slow_b", slow), ("plain_b", plain), ("py_b", relative), ("mk_in_a", meta)):
         (kernels / name).mkdir()
         (kernels / name / "kernel.json").write_text(json.dumps(spec))
     saved = os.environ.get("JUPYTER_PATH")
@@ -181,16 +188,17 @@ def on_c(x):
     print("C got", x)
     return [socket.gethostname(), x, call("on_a", x)]"""
 ON_B = """%%function on_b --kernel remote_b
-import socket
+import os, socket
 def on_b(n):
-    return [socket.gethostname()] + [call("on_c", i) for i in range(n)]"""
+    env = os.environ.get("PYDEVD_DISABLE_FILE_VALIDATION")  # forwarded by the provisioner
+    return [socket.gethostname(), env] + [call("on_c", i) for i in range(n)]"""
 
 
 def test_calls_and_output_between_hosts_a_b_c(meta: MetaKernelHandle) -> None:
     for cell in (ON_A, ON_C, ON_B):
         ok(meta, cell)
     msgs = ok(meta, "call('on_b', 2)")
-    assert result_of(msgs) == ["B", ["C", 0, ["A", 0]], ["C", 1, ["A", 1]]]
+    assert result_of(msgs) == ["B", "1", ["C", 0, ["A", 0]], ["C", 1, ["A", 1]]]
     assert stream_text(msgs) == "C got 0\nA got 0\nC got 1\nA got 1\n", "program order"
     msgs = ok(meta, "%functions")
     assert re.search(r"on_b .*remote_b pid \d+ on B", stream_text(msgs)), stream_text(msgs)
@@ -381,6 +389,8 @@ def test_kernelspecs_that_cannot_be_secured_or_started_are_refused(
 ) -> None:
     reply, msgs = meta.run("%%function bare --kernel plain_b\ndef bare():\n    return 1")
     assert reply["status"] == "error" and "curve" in reply["evalue"].lower(), reply
+    reply, msgs = meta.run("%%function rel --kernel py_b\ndef rel():\n    return 1")
+    assert reply["status"] == "error" and "by absolute path" in reply["evalue"], reply
 
     reply, msgs = meta.run("%%function late --kernel slow_b\ndef late():\n    return 1")
     assert reply["status"] == "error" and "slow_b" in reply["evalue"], reply
@@ -480,3 +490,25 @@ def test_remote_spec_writes_a_working_kernelspec(tmp_path: Path) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 2 and "absolute path" in bad.stderr
+
+
+def test_shutdown_never_signals_a_remote_pid_here() -> None:
+    """A remote kernel's pid is a pid on its host: here it may be anyone. A process of
+    this host with that pid survives the kernel's shutdown; the same shutdown of a local
+    kernel with that pid kills it (so the check can fail)."""
+
+    async def shut(remote: RemoteHost | None, pid: int) -> None:
+        child = ChildKernel("f-1", "remote_b", "f", str(REPO))
+        child.km, child.pid, child.remote = AsyncKernelManager(), pid, remote
+        await child.shutdown(now=True)
+
+    bystanders = [subprocess.Popen(["sleep", "600"], start_new_session=True) for _ in range(2)]
+    try:
+        asyncio.run(shut(RemoteHost("B", "10.250.17.2"), bystanders[0].pid))
+        assert bystanders[0].poll() is None, "a local process shares the remote pid: spared"
+        asyncio.run(shut(None, bystanders[1].pid))
+        assert bystanders[1].wait(timeout=30) == -9, "the same pid of a local kernel: killed"
+    finally:
+        for proc in bystanders:
+            proc.kill()
+            proc.wait()
