@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -70,6 +71,49 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
         }
 
     call = m["call_us"]["median"]
+    return _local_rows(m, row, call) + (_remote_rows(m, row) if "remote_call_us" in m else [])
+
+
+def _remote_rows(m: dict[str, Any], row: Callable[..., dict]) -> list[dict[str, Any]]:
+    """Kernels on another host (bench/remote.py), when the emulated hosts could be made."""
+    return [
+        row(
+            "remote_call_vs_raw_zmq",
+            "call A -> B (other host) / ZMQ RT on the same link, per-round median",
+            m["remote_call_vs_raw_zmq"],
+            "<=",
+            4.0,
+            "x",
+        ),
+        row(
+            "remote_call_vs_raw_tcp",
+            "call A -> B (other host) / raw TCP RT on the same link",
+            m["remote_call_vs_raw_tcp"],
+            "",
+            None,
+            "x",
+        ),
+        row(
+            "remote_pooled_start_ms",
+            "remote kernel from the warm pool until its function is defined",
+            m["remote_pooled_start_ms"]["median"],
+            "<=",
+            100.0,
+            "ms",
+        ),
+        row(
+            "gp_loop_lag_fixed_ms",
+            f"event loop lag with GP's ResponseManager (as shipped: "
+            f"{m['gp_loop_lag_shipped_ms']:.2g} ms)",
+            m["gp_loop_lag_fixed_ms"],
+            "<=",
+            1.0,
+            "ms",
+        ),
+    ]
+
+
+def _local_rows(m: dict[str, Any], row: Callable[..., dict], call: float) -> list[dict[str, Any]]:
     return [
         row(
             "call_vs_raw_zmq",
@@ -222,6 +266,19 @@ def _stat_row(label: str, s: dict[str, float], unit: str) -> list[str]:
     ]
 
 
+def _remote_stat_rows(m: dict[str, Any]) -> list[list[str]]:
+    if "remote_call_us" not in m:
+        return []
+    return [
+        _stat_row("link A -> B: raw TCP RT, 100 B", m["remote_raw_tcp_rt_us"], "us"),
+        _stat_row("link A -> B: ZMQ DEALER/ROUTER RT, 100 B", m["remote_raw_zmq_rt_us"], "us"),
+        _stat_row("link A -> B: ZMQ + CurveZMQ RT, 100 B", m["remote_curve_zmq_rt_us"], "us"),
+        _stat_row("call A -> B, kernel on another host (linked)", m["remote_call_us"], "us"),
+        _stat_row("remote kernel start, cold (until defined)", m["remote_cold_start_s"], "s"),
+        _stat_row("remote kernel start, warm pool", m["remote_pooled_start_ms"], "ms"),
+    ]
+
+
 def render_report(result: dict[str, Any]) -> str:
     m = result["measurements"]
     mach = result["machine"]
@@ -304,6 +361,7 @@ def render_report(result: dict[str, Any]) -> str:
             "ms",
         ),
         _stat_row("stepIn -> stopped, outer -> inner kernel", m["dbg_step_in_ms"], "ms"),
+        *_remote_stat_rows(m),
         _stat_row("call A -> B, session (no debugger)", m["call_no_debugger_us"], "us"),
         _stat_row(
             "call A -> B, meta-kernel, debugger never started",

@@ -2,7 +2,9 @@
 
 Everything runs on one transport (ipc): the raw pyzmq floor, a plain ipykernel's execute
 round trip, and the meta-kernel's cross-kernel calls (child kernels use ipc, the router is
-`ipc://`). Call costs are measured *inside* a kernel (`time.perf_counter_ns()` around each
+`ipc://`); kernels on another host are measured over the link between two emulated hosts
+(`remote.py`, as root), against the floors of that link. Call costs are measured *inside*
+a kernel (`time.perf_counter_ns()` around each
 `call()`), so the Session's own per-render overhead is not part of them.
 
 The debugger is measured the way JupyterLab drives it (`debug_request` on the control channel,
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import calls, debugger, starts
+from . import calls, debugger, remote, starts
 from .report import machine_info, ratios, render_report
 from .stats import BenchRun, Plan
 
@@ -47,6 +49,7 @@ def run(quick: bool, log: Callable[[str], None] | None = None) -> dict[str, Any]
         starts.cold_render(bench)
         starts.warm_pool(bench)
         debugger.measure(bench)
+        remote.measure(bench)
         bench.m["meta_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finally:
         bench.close()

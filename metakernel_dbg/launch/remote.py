@@ -31,6 +31,9 @@ gateway_provisioners 0.5.0 handled:
 8. Requests to the listener (poll, signals) get 10 ms to connect (GP_SOCKET_TIMEOUT): on a
    loaded host a live kernel is then reported gone. They get `listener_timeout` here, and
    a poll that times out counts the kernel alive (its lease decides).
+9. The ResponseManager is a process-wide singleton whose periodic callback stays on the
+   event loop that first made it: once that loop stops (an engine closed), no later
+   launch in the process gets its connection info. It moves to the running loop.
 
 Also: transport encryption (CurveZMQ) is required; the ssh launch (paramiko, ~0.2 s) runs
 in a worker thread, not on the event loop; `poll()`, a TCP connection to the remote
@@ -74,11 +77,19 @@ def remote_host(km: Any) -> RemoteHost | None:
 
 
 def fix_response_manager() -> None:
-    """Pitfall 1: the ResponseManager's socket, non-blocking (idempotent). Call it on the
-    event loop that started the manager: its periodic callback belongs to that loop."""
-    sock = ResponseManager.instance()._response_socket
+    """Pitfalls 1 and 9: the ResponseManager's socket made non-blocking, and its periodic
+    callback moved to the running event loop if the loop it had stopped (idempotent; call
+    it on the loop that launches kernels)."""
+    manager = ResponseManager.instance()
+    sock = manager._response_socket
     if sock is not None and sock.gettimeout() != 0.0:
         sock.setblocking(False)
+    processor = manager._connection_processor
+    loop = getattr(getattr(processor, "io_loop", None), "asyncio_loop", None)
+    if processor is not None and (loop is None or loop.is_closed() or not loop.is_running()):
+        processor.stop()
+        manager._connection_processor = None
+        manager._start_response_manager()  # a new periodic callback, on this loop
 
 
 class SSHProvisioner(DistributedProvisioner):
