@@ -64,8 +64,8 @@ def hosts() -> Iterator[Hosts]:
 @pytest.fixture(scope="module")
 def specs(hosts: Hosts) -> Iterator[str]:
     """JUPYTER_PATH with remote_b, remote_c (the CLI's specs), slow_b (a launcher slower
-    than its launch timeout), plain_b (no Curve support), py_b (a relative interpreter)
-    and mk_in_a (the meta-kernel in A)."""
+    than its launch timeout), plain_b (no Curve support), py_b (a relative interpreter),
+    gp_b (GP's own provisioner, no Curve) and mk_in_a (the meta-kernel in A)."""
     prefix = hosts.state / "jupyter"
     for host in ("B", "C"):
         name = f"remote_{host.lower()}"
@@ -78,6 +78,12 @@ def specs(hosts: Hosts) -> Iterator[str]:
     del plain["metadata"]["supported_encryption"]
     relative = remote_kernel_dict(["B"], sys.executable)
     relative["argv"][0] = "python"
+    unencrypted = remote_kernel_dict(["B"], sys.executable, bootstrap_timeout=78)
+    del unencrypted["metadata"]["supported_encryption"]  # and GP's own provisioner:
+    unencrypted["metadata"]["kernel_provisioner"] = {
+        "provisioner_name": "distributed-provisioner",
+        "config": {"remote_hosts": ["B"], "unauthorized_users": []},
+    }
     meta = {
         "argv": [
             *("nsenter", "-t", str(hosts.init_pid("A")), "-n", "-m", "-u", "-i", "-p"),
@@ -89,7 +95,8 @@ def specs(hosts: Hosts) -> Iterator[str]:
         "interrupt_mode": "message",
         "metadata": {"debugger": True},
     }
-    for name, spec in (("slow_b", slow), ("plain_b", plain), ("py_b", relative), ("mk_in_a", meta)):
+    specs = {"slow_b": slow, "plain_b": plain, "py_b": relative, "gp_b": unencrypted}
+    for name, spec in {**specs, "mk_in_a": meta}.items():
         (kernels / name).mkdir()
         (kernels / name / "kernel.json").write_text(json.dumps(spec))
     saved = os.environ.get("JUPYTER_PATH")
@@ -391,6 +398,10 @@ def test_kernelspecs_that_cannot_be_secured_or_started_are_refused(
     assert reply["status"] == "error" and "curve" in reply["evalue"].lower(), reply
     reply, msgs = meta.run("%%function rel --kernel py_b\ndef rel():\n    return 1")
     assert reply["status"] == "error" and "by absolute path" in reply["evalue"], reply
+    # GP's own provisioner starts it unencrypted: refused before a key is sent, and ended
+    reply, msgs = meta.run("%%function clear --kernel gp_b\ndef clear():\n    return 1")
+    assert reply["status"] == "error" and "without CurveZMQ" in reply["evalue"], reply
+    wait_until(lambda: not kernels_on(hosts, "B", "--bootstrap-timeout 78"), 30, "gp_b gone")
 
     reply, msgs = meta.run("%%function late --kernel slow_b\ndef late():\n    return 1")
     assert reply["status"] == "error" and "slow_b" in reply["evalue"], reply

@@ -86,7 +86,10 @@ class ChildKernel:
         `kernel_provisioner` stanza to use instead of the kernelspec's (the fork server's).
         """
         conn = os.path.join(self.workdir, f"{self.instance_id}.json")
-        self.km = AsyncKernelManager(kernel_name=self.spec, connection_file=conn)
+        # transport encryption where a kernelspec declares it (remote ones: see remote.py)
+        self.km = AsyncKernelManager(
+            kernel_name=self.spec, connection_file=conn, transport_encryption="auto"
+        )
         try:
             argv = self.km.kernel_spec.argv
             if provisioner is not None:
@@ -106,6 +109,13 @@ class ChildKernel:
             raise KernelStartError(f"kernelspec {self.spec!r} failed to start: {exc}") from exc
         self.remote = _remote_host(self.km)
         self.pid = getattr(self.km.provisioner, "pid", None)
+        if self.remote is not None and self.km.curve_publickey is None:
+            await self.shutdown(now=True)  # the bootstrap would carry its keys in clear
+            raise KernelStartError(
+                f"kernelspec {self.spec!r} started a kernel on {self.remote.name} without "
+                "CurveZMQ transport encryption; kernels on other hosts need it (declare "
+                "'curve' in its metadata.supported_encryption)"
+            )
         self.kc = self.km.client()
         self.kc.start_channels()
         for channel, route in (
