@@ -95,8 +95,8 @@ REMOTE_STAT_KEYS = [
     "remote_cold_start_s",
     "remote_pooled_start_ms",
 ]
-REMOTE_RATIO_KEYS = ["remote_call_vs_raw_zmq", "remote_pooled_start_ms", "gp_loop_lag_fixed_ms"]
-REMOTE_INFO_KEYS = ["remote_call_vs_raw_tcp"]
+REMOTE_RATIO_KEYS = ["remote_pooled_start_ms", "gp_loop_lag_fixed_ms"]
+REMOTE_INFO_KEYS = ["remote_call_vs_raw_zmq", "remote_call_vs_raw_tcp"]
 INFO_KEYS = [  # reported without a target
     "stop_cycle_stock_vs_merged",
     "debugger_started_call",
