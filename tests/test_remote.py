@@ -327,6 +327,30 @@ def test_a_remote_kernel_killed_mid_call_is_reported_lost_and_replaced(
                "nothing of the killed kernel left (its listener)")  # fmt: skip
 
 
+DIES = """import os
+def dies():
+    with open(f"/tmp/kernel-{os.environ['KERNEL_ID']}.log", "a") as log:  # GP's kernel log
+        log.write("last words on B\\n")
+    os.kill(os.getpid(), 9)
+"""
+DYING = f"""
+from metakernel_dbg import RenderError, Session
+with Session(pool_size=0) as s:
+    s.define("dies", {DIES!r}, kernel="remote_b")
+    try:
+        s.call("dies")
+    except RenderError as exc:
+        print(exc.trace.to_text())
+"""
+
+
+def test_a_scripts_trace_of_a_lost_remote_kernel_shows_its_log(hosts: Hosts, specs: str) -> None:
+    out = hosts.run("A", [sys.executable, "-c", DYING], timeout=180)
+    assert "dies [remote_b pid" in out.stdout and "on B" in out.stdout, out.stdout + out.stderr
+    assert "KernelDied: dies" in out.stdout and "last output:" in out.stdout, out.stdout
+    assert "last words on B" in out.stdout, "the end of its log, fetched from B"
+
+
 # -- the debugger -------------------------------------------------------------------------------
 REMOTE_CELL = (
     "%%function step_b --kernel remote_b\nimport socket\ndef step_b(x):\n"

@@ -14,6 +14,9 @@ gateway_provisioners installed on that host (no launcher scripts to copy there),
   lease keeps it (`callplane/lease.py`).
 - The child site of local children (`launch/childsite`: TCP_NODELAY, debugpy adapters that
   exit with their kernel).
+- A listener that ends quietly once its kernel is gone (GP's dies on its next request with
+  a ProcessLookupError traceback at the end of the kernel's log, where the report of a
+  dead kernel looks for its last words).
 """
 
 from __future__ import annotations
@@ -72,9 +75,24 @@ def main(argv: list[str] | None = None) -> None:
     launchers = Path(gateway_provisioners.__file__).resolve().parent / "kernel-launchers"
     script = launchers / "python" / "scripts" / "launch_ipykernel.py"
     sys.path.insert(0, str(launchers / "shared" / "scripts"))  # its server_listener
+    _quiet_listener()
     kernel_class = f"{__spec__.name if __spec__ else __name__}.RemoteIPythonKernel"
     sys.argv = [str(script), *launcher_args, "--kernel-class-name", kernel_class]
     runpy.run_path(str(script), run_name="__main__")
+
+
+def _quiet_listener() -> None:
+    import server_listener  # type: ignore[import-not-found]
+
+    serve = server_listener.ServerListener.process_requests
+
+    def process_requests(self, comm_port):  # type: ignore[no-untyped-def]
+        try:
+            serve(self, comm_port)
+        except ProcessLookupError:  # a signal for a kernel that is gone: so is the listener
+            pass
+
+    server_listener.ServerListener.process_requests = process_requests
 
 
 if __name__ == "__main__":
