@@ -16,13 +16,11 @@ with the meta-kernel's key pair, a keeper uses its child's client key pair.
 
 from __future__ import annotations
 
-import collections
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,48 +40,29 @@ class LeaseTerms:
 
 
 class LeaseHolder:
-    """The meta side: answers renewals and notices children that stopped renewing.
-
-    `secure(sock)` makes a socket a Curve server of the call plane; `on_lost(instance_id,
-    silent_for)` is called on the holder's thread, once per child that went silent.
-    """
+    """The meta side, for one address: answers renewals and notices children that stopped
+    renewing. `bind(sock)` binds its socket (a Curve server of the call plane: `secure`)
+    and gives the address; `on_lost(instance_id, silent_for)` is called on the holder's
+    thread, once per child that went silent."""
 
     def __init__(
         self,
         terms: LeaseTerms,
+        bind: Callable[[Any], str],
         secure: Callable[[Any], None],
         on_lost: Callable[[str, float], None],
     ) -> None:
         self.terms = terms
         self.on_lost = on_lost
-        ctx = zmq.Context.instance()
-        self.sock = ctx.socket(zmq.ROUTER)
+        self.sock = zmq.Context.instance().socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         secure(self.sock)
-        self._wake_addr = f"inproc://mkdbg-lease-{id(self)}"
-        self._wake_rx = ctx.socket(zmq.PULL)
-        self._wake_rx.bind(self._wake_addr)
-        self._wake_tx = ctx.socket(zmq.PUSH)
-        self._wake_tx.connect(self._wake_addr)
+        self.address = bind(self.sock)  # before the thread that owns it from now on starts
         self._lock = threading.Lock()
-        self._posted: collections.deque[Callable[[], None]] = collections.deque()
         self._last: dict[str, float] = {}  # instance id -> time of its last renewal
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="mkdbg-lease", daemon=True)
         self._thread.start()
-
-    def listen(self, bind: Callable[[Any], str]) -> str:
-        """Bind the holder's socket with `bind(sock)` (on the holder's thread); the endpoint."""
-        done: Future[str] = Future()
-
-        def run() -> None:
-            try:
-                done.set_result(bind(self.sock))
-            except zmq.ZMQError as exc:
-                done.set_exception(exc)
-
-        self._post(run)
-        return done.result(timeout=10)
 
     def track(self, instance_id: str) -> None:
         """Expect renewals from this child from now on."""
@@ -96,33 +75,17 @@ class LeaseHolder:
 
     def stop(self) -> None:
         self._stopping = True
-        self._post(lambda: None)
         self._thread.join(timeout=5)
-        for sock in (self.sock, self._wake_rx, self._wake_tx):
-            sock.close(linger=0)
-
-    def _post(self, fn: Callable[[], None]) -> None:
-        self._posted.append(fn)
-        with self._lock:
-            self._wake_tx.send(b"")
+        self.sock.close(linger=0)
 
     def _loop(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self.sock, zmq.POLLIN)
-        poller.register(self._wake_rx, zmq.POLLIN)
         while not self._stopping:
-            events = dict(poller.poll(int(self.terms.interval * 500)))
-            if self.sock in events:
+            if self.sock.poll(int(self.terms.interval * 500)):
                 while self.sock.poll(0):
                     ident, *frames = self.sock.recv_multipart()
                     name = ident.decode(errors="replace").rpartition("/")[0]
                     if frames == [RENEW] and self._renewed(name):
                         self.sock.send_multipart([ident, OK])
-            if self._wake_rx in events:
-                while self._wake_rx.poll(0):
-                    self._wake_rx.recv()
-                while self._posted:
-                    self._posted.popleft()()
             self._report_silent()
 
     def _renewed(self, instance_id: str) -> bool:

@@ -75,10 +75,10 @@ class TcpTransport(Transport):
         self.ports = ports
         self.public, self.secret = zmq.curve_keypair()
         self.clients: dict[bytes, str] = {}  # client public key -> instance id (ZAP)
-        self.faces: dict[str, tuple[str, str]] = {}  # our address -> (router, lease) endpoint
+        #: our address -> the router's endpoint there, and the lease holder there
+        self.faces: dict[str, tuple[str, lease.LeaseHolder]] = {}
         self.sock: Any = None
         self._auth: Any = None
-        self._holder: lease.LeaseHolder | None = None
 
     def bind(self, sock: Any) -> str:
         self.sock = sock
@@ -87,15 +87,14 @@ class TcpTransport(Transport):
     def endpoint(self, instance_id: str, peer: str | None = None) -> Endpoint:
         if peer is None:
             return self.local.endpoint(instance_id)
-        router, lease_address = self._face(self.ip or facing_address(peer))
+        router, holder = self._face(self.ip or facing_address(peer))
         public, secret = zmq.curve_keypair()
         self.clients[public] = instance_id
-        assert self._holder is not None
-        self._holder.track(instance_id)
+        holder.track(instance_id)
         return {
             "kind": KIND,
             "router": router,
-            "lease": lease_address,
+            "lease": holder.address,
             "lease_terms": [self.terms.interval, self.terms.expire],
             "server_key": self.public.decode(),
             "public_key": public.decode(),
@@ -107,12 +106,12 @@ class TcpTransport(Transport):
     def release(self, instance_id: str) -> None:
         for key in [k for k, v in self.clients.items() if v == instance_id]:
             del self.clients[key]
-        if self._holder is not None:
-            self._holder.forget(instance_id)
+        for _, holder in self.faces.values():
+            holder.forget(instance_id)
 
     def close(self) -> None:
-        if self._holder is not None:
-            self._holder.stop()
+        for _, holder in self.faces.values():
+            holder.stop()
         if self._auth is not None:
             self._auth.stop()
         self.local.close()
@@ -121,8 +120,8 @@ class TcpTransport(Transport):
     def callback(self, domain: str, key: bytes) -> bool:
         return key in self.clients
 
-    def _face(self, ip: str) -> tuple[str, str]:
-        """The router's and the lease's TCP endpoints on our address `ip` (bound once)."""
+    def _face(self, ip: str) -> tuple[str, lease.LeaseHolder]:
+        """The router's TCP endpoint and the lease holder on our address `ip` (made once)."""
         if ip not in self.faces:
             if self._auth is None:
                 from zmq.auth.thread import ThreadAuthenticator
@@ -133,12 +132,13 @@ class TcpTransport(Transport):
                     domain=ZAP_DOMAIN.decode(), credentials_provider=self
                 )
                 curve_server(self.sock, self.secret, ZAP_DOMAIN)
-                self._holder = lease.LeaseHolder(
-                    self.terms, lambda s: curve_server(s, self.secret, ZAP_DOMAIN), self.on_lost
-                )
-            assert self._holder is not None
-            router = bind_tcp(self.sock, ip, self.ports)
-            self.faces[ip] = (router, self._holder.listen(lambda s: bind_tcp(s, ip, self.ports)))
+            holder = lease.LeaseHolder(
+                self.terms,
+                lambda sock: bind_tcp(sock, ip, self.ports),
+                lambda sock: curve_server(sock, self.secret, ZAP_DOMAIN),
+                self.on_lost,
+            )
+            self.faces[ip] = (bind_tcp(self.sock, ip, self.ports), holder)
         return self.faces[ip]
 
 

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import psutil
+
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "hosts.sh"
 RUN = HERE / "run"  # state of every set (on the shared filesystem: the hosts write there)
@@ -115,7 +117,7 @@ class Hosts:
             owner = state / "owner"
             try:
                 pid, *names = owner.read_text().split()
-                alive = _alive(int(pid))
+                alive = psutil.pid_exists(int(pid))
             except (OSError, ValueError):
                 continue
             if not alive:
@@ -195,13 +197,3 @@ def _env(prefix: str, state: Path, names: Sequence[str], sshd: Sequence[str]) ->
         "HOSTS_PYTHON": sys.executable,
         "HOSTS_SHARED_HOME": shared,
     }
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
