@@ -268,9 +268,9 @@ class DebugSession:
     async def _on_defined(self, inst: Any, fdef: Any) -> None:
         """A kernel on another host has its function's file only from its definition on:
         breakpoints sent there before (a new kernel's, an edited cell's) are sent again."""
-        arguments = self.book.arguments_for(fdef.filename)
         if inst.child.remote is None or inst.instance_id not in self.debugging:
             return
+        arguments = self.book.arguments_for(fdef.filename)
         if arguments["breakpoints"]:
             await self.debugging[inst.instance_id]
             body = await self._child(inst, "setBreakpoints", arguments)

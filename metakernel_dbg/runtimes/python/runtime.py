@@ -591,8 +591,9 @@ def _die_with_parent(parent: int) -> None:
 def define(name: str, source: str, filename: str) -> None:
     """Run a function's cell under its (virtual) cell path so breakpoints and tracebacks match.
 
-    The file must exist on this kernel's host for its debugger to take breakpoints there: a
-    kernel on another host writes it (never over an existing file).
+    The file must exist on this kernel's host for its debugger to take breakpoints in it:
+    where it is missing (a kernel on another host, a cell nobody dumped), it is written
+    (never over an existing file).
     """
     _write_missing(filename, source)
     lines = source.splitlines(True)
