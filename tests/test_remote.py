@@ -261,7 +261,8 @@ def test_linked_calls_between_hosts_travel_curve_encrypted(
 ) -> None:
     """What C's network interface shows while B calls C over a direct line and C's kernel
     gets its definition: nothing of a marker in the source and the arguments, while a
-    plaintext copy of another marker, sent to C over plain TCP, is seen (the control)."""
+    plaintext copy of another marker, sent to C over plain TCP, is seen (the control).
+    Meanwhile B calls a kernel on B too: over a Unix socket."""
     marker, plain = "MARKER-curve-7f3a-" * 3, "MARKER-plain-9e1c"
     sniffer = hosts.popen(
         "C",
@@ -277,9 +278,12 @@ def test_linked_calls_between_hosts_travel_curve_encrypted(
         )
         assert hosts.run("B", [sys.executable, "-c", send]).returncode == 0
         ok(meta, f"%%function echo_c --kernel remote_c\n# {marker}\ndef echo_c(x):\n    return x")
+        ok(meta, "%%function echo_b --kernel remote_b\ndef echo_b(x):\n    return x")
         ok(meta, "%%function loop_b --kernel remote_b\ndef loop_b(x, n):\n"
-                 "    return [call('echo_c', x) for _ in range(n)]")  # fmt: skip
+                 "    return [call('echo_c', call('echo_b', x)) for _ in range(n)]")  # fmt: skip
         assert result_of(ok(meta, f"call('loop_b', {marker!r}, 20)")) == [marker] * 20
+        unix = hosts.run("B", ["ss", "-x", "-a"]).stdout  # B's Unix sockets (its netns)
+        assert re.search(r"ESTAB .*/mkdbg-lines-\w+/d-", unix), "a Unix line on B: " + unix
     finally:
         out, _ = sniffer.communicate("", timeout=60)
     seen = json.loads(out.splitlines()[-1])
