@@ -447,12 +447,24 @@ def test_kernelspecs_that_cannot_be_secured_or_started_are_refused(
 
 # -- timeouts, pool, leases, restart, shutdown: nothing left on the hosts ---------------------
 def test_a_timed_out_remote_call_replaces_its_kernel(hosts: Hosts, specs: str) -> None:
-    meta = start_meta(hosts, "--MetaKernel.call_timeout=5", "--MetaKernel.pool_size=0")
+    """(This meta-kernel also pins the call plane's TCP ports: a firewall's rules.)"""
+    meta = start_meta(
+        hosts,
+        "--MetaKernel.call_timeout=5",
+        "--MetaKernel.pool_size=0",
+        "--MetaKernel.callplane_ports=45000-45099",
+    )
     try:
         ok(meta, f"%%function stuck_b --kernel remote_b\n{WHERE}import time\n"
                  "def stuck_b(s):\n    time.sleep(s)\n    return where()")  # fmt: skip
         host, pid = result_of(ok(meta, "call('stuck_b', 0)"))
         stuck = kernel_of(hosts, "B", pid)
+        a, b = hosts.addr("A"), hosts.addr("B")
+        tcp = hosts.run("B", ["ss", "-tn", "-a"]).stdout.split()
+        router_and_lease = {int(e.rsplit(":", 1)[1]) for e in tcp if e.startswith(f"{a}:45")}
+        lines = {int(e.rsplit(":", 1)[1]) for e in tcp if e.startswith(f"{b}:45")}
+        assert len(router_and_lease) == 2 and lines, tcp  # B's kernel: dialled, listening
+        assert all(45000 <= port <= 45099 for port in router_and_lease | lines)
         reply, msgs = meta.run("call('stuck_b', 600)")
         assert reply["ename"] == "CallTimeoutError", reply
         assert f"stuck_b [remote_b pid {pid} on B] did not return within 5 s" in reply["evalue"]
