@@ -42,6 +42,32 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=60.0, help="seconds a call may take (0: no timeout)"
     )
     batch.add_arguments(sub.add_parser("render", help="render a batch of inputs (JSON lines)"))
+    remote = sub.add_parser(
+        "remote-spec", help="install a kernelspec whose kernels run on other hosts (SSH)"
+    )
+    remote.add_argument("name", help="kernelspec name (%%%%function f --kernel NAME)")
+    remote.add_argument(
+        "--host", action="append", dest="hosts", required=True, help="a host (repeatable)"
+    )
+    remote.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter on the hosts, by absolute path (default: this one's path)",
+    )
+    remote.add_argument("--display-name", default=None)
+    remote.add_argument(
+        "--launch-timeout", type=int, default=30, help="seconds a kernel may take to start"
+    )
+    remote.add_argument(
+        "--bootstrap-timeout",
+        type=float,
+        default=60.0,
+        help="seconds after which a kernel nobody bootstrapped ends itself",
+    )
+    remote.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="kernel environment"
+    )
+    kernelspec.add_location_arguments(remote)
     bench = sub.add_parser("bench", help="measure the call plane against in-run baselines")
     bench.add_argument("--quick", action="store_true", help="few iterations (a smoke run)")
     bench.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -104,12 +130,39 @@ def install_js(ns: argparse.Namespace) -> int:
     return 0
 
 
+def remote_spec(ns: argparse.Namespace) -> int:
+    """Install a kernelspec whose kernels the metakernel-dbg-ssh provisioner starts."""
+    from functools import partial
+
+    from .launch.remotespec import install_remote_spec
+
+    env = dict(item.partition("=")[::2] for item in ns.env)
+    if not all(env) or any("=" not in item for item in ns.env):
+        return _usage_error("--env takes NAME=VALUE")
+    installer = partial(
+        install_remote_spec,
+        hosts=ns.hosts,
+        python=ns.python,
+        launch_timeout=ns.launch_timeout,
+        bootstrap_timeout=ns.bootstrap_timeout,
+        env=env,
+    )
+    try:
+        dest = kernelspec.install_from_args(ns, installer)
+    except ValueError as exc:
+        return _usage_error(str(exc))
+    print(f"Installed kernelspec {ns.name} in {dest} (kernels on {', '.join(ns.hosts)})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     ns = _parser().parse_args(argv)
     if ns.command == "install":
         dest = kernelspec.install_from_args(ns)
         print(f"Installed kernelspec {ns.name} in {dest}")
         code = install_js(ns) if ns.js else 0
+    elif ns.command == "remote-spec":
+        code = remote_spec(ns)
     elif ns.command == "run":
         code = run(ns)
     elif ns.command == "render":

@@ -940,3 +940,11 @@ def test_module_has_no_io_imports():
     for name in ("asyncio", "socket", "zmq", "threading", "subprocess"):
         assert not re.search(rf"^\s*(import|from) {name}\b", source, re.M), name
     assert os.path.basename(dapcore.__file__) == "dapcore.py"
+
+
+def test_frames_of_a_kernel_on_another_host_name_the_host():
+    lv = levels()
+    lv[0] = Level("inner#1", "inner", "remote_b", 71, inner_frames(), stopped=True, host="B")
+    names = [f["name"] for f in merge_stack(lv, IdMap())]
+    assert names[0] == "inner  [remote_b pid 71 on B]"
+    assert all(" on " not in n for n in names[1:])  # the meta-kernel's host is not named

@@ -346,3 +346,12 @@ def test_schema_describes_every_property():
 
     walk(load_schema(), "$")
     assert missing == []
+
+
+def test_text_names_every_host_once_kernels_on_several_hosts_took_part():
+    trace = make_trace()
+    assert " on box" not in trace.to_text()  # one host: no host names
+    for span, host in zip(trace.chain(), ("A", "B", "C"), strict=True):
+        span.kernel.host = host
+    titles = [line for line in trace.to_text().splitlines() if line.startswith("── ")]
+    assert [t.split(" on ")[1].split()[0] for t in titles] == ["A", "B", "C"]

@@ -1,4 +1,7 @@
-"""Baselines measured in the same run: raw zmq and Unix-socket floors, a plain ipykernel."""
+"""Baselines measured in the same run: raw zmq and stream-socket floors, a plain ipykernel.
+
+The echo servers run as subprocesses here, or on another host (`remote.py`: the floors of
+the link between two emulated hosts, `serve(..., wrap=...)`)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -21,6 +25,8 @@ parent = os.getppid()
 ctx = zmq.Context()
 s = ctx.socket(zmq.ROUTER)
 s.setsockopt(zmq.LINGER, 0)
+if len(sys.argv) > 2:  # a CurveZMQ server with this secret key
+    s.curve_server, s.curve_secretkey = True, sys.argv[2].encode()
 s.bind(sys.argv[1])
 print("ready", flush=True)
 while True:
@@ -35,13 +41,19 @@ while True:
 """
 
 
-_UNIX_ECHO_SERVER = """
+_STREAM_ECHO_SERVER = """
 import os, socket, sys
-listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-listener.bind(sys.argv[1])
-listener.listen()
+host, _, port = sys.argv[1].rpartition(":")
+if port.isdigit():  # HOST:PORT
+    listener = socket.create_server((host, int(port)))
+else:  # a Unix socket's path
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sys.argv[1])
+    listener.listen()
 print("ready", flush=True)
 conn, _ = listener.accept()
+if conn.family != socket.AF_UNIX:
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 while True:
     data = conn.recv(65536)
     if not data or data == b"quit":
@@ -50,14 +62,17 @@ while True:
 """
 
 
-def _echo_server(script: str, address: str) -> subprocess.Popen:
-    command = [sys.executable, "-c", script, address]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+def serve(
+    script: str, *args: str, wrap: Callable[[list[str]], list[str]] = list, **popen: Any
+) -> subprocess.Popen:
+    """Start an echo server (`wrap` the command to run it elsewhere); once it is ready."""
+    command = wrap([sys.executable, "-c", script, *args])
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, **popen)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
         proc.kill()
         proc.wait()
-        raise RuntimeError(f"echo server for {address} did not start")
+        raise RuntimeError(f"echo server for {args[0]} did not start")
     return proc
 
 
@@ -70,13 +85,19 @@ def _end(proc: subprocess.Popen) -> None:
 
 
 class RawUnix:
-    """A subprocess echo server on a Unix stream socket: the floor of a linked call."""
+    """An echo server on a stream socket: on a Unix socket (the floor of a linked call), or
+    at `tcp` = (host, port), served elsewhere (the floor of a link between hosts)."""
 
-    def __init__(self, workdir: str) -> None:
-        path = os.path.join(workdir, "echo-unix")
-        self.proc = _echo_server(_UNIX_ECHO_SERVER, path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+    def __init__(self, workdir: str, tcp: tuple[str, int] | None = None) -> None:
+        self.proc: subprocess.Popen | None = None
+        if tcp is None:
+            path = os.path.join(workdir, "echo-unix")
+            self.proc = serve(_STREAM_ECHO_SERVER, path)
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(path)
+        else:
+            self.sock = socket.create_connection(tcp)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.round_trips(50)
 
     def round_trips(self, n: int) -> list[int]:
@@ -98,18 +119,28 @@ class RawUnix:
         with contextlib.suppress(OSError):
             self.sock.sendall(b"quit")
         self.sock.close()
-        _end(self.proc)
+        if self.proc is not None:
+            _end(self.proc)
 
 
 class RawZmq:
-    """A subprocess ROUTER echo server and a DEALER client: the floor of any call."""
+    """A ROUTER echo server and a DEALER client: the floor of any call. The server is a
+    subprocess on ipc, or serves `address` elsewhere (`server_key`: a Curve server's)."""
 
-    def __init__(self, workdir: str) -> None:
-        self.address = f"ipc://{os.path.join(workdir, 'echo')}"
-        self.proc = _echo_server(_ECHO_SERVER, self.address)
+    def __init__(
+        self, workdir: str, address: str | None = None, server_key: bytes | None = None
+    ) -> None:
+        self.proc: subprocess.Popen | None = None
+        if address is None:
+            address = f"ipc://{os.path.join(workdir, 'echo')}"
+            self.proc = serve(_ECHO_SERVER, address)
+        self.address = address
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if server_key is not None:
+            self.sock.curve_publickey, self.sock.curve_secretkey = zmq.curve_keypair()
+            self.sock.curve_serverkey = server_key
         self.sock.connect(self.address)
         self.round_trips(50)  # connect + warm up
 
@@ -128,7 +159,8 @@ class RawZmq:
             self.sock.send(b"quit")
         self.sock.close(linger=0)
         self.ctx.term()
-        _end(self.proc)
+        if self.proc is not None:
+            _end(self.proc)
 
 
 class PlainKernel:

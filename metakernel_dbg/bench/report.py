@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -234,7 +235,7 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
         ),
     ]
     if "renders_per_s" not in m:
-        return rows  # the shipped example was not found (see the notes)
+        return rows + _remote_rows(m, row)  # no example found (see the notes)
     rate = m["renders_per_s"]
     for level, op, target in (("2", "", None), ("4", ">=", 1.5), ("8", "", None)):
         rows.append(
@@ -274,7 +275,48 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
             "x",
         ),
     ]
-    return rows
+    return rows + _remote_rows(m, row)
+
+
+def _remote_rows(m: dict[str, Any], row: Callable[..., dict]) -> list[dict[str, Any]]:
+    """Kernels on another host (bench/remote.py), when the emulated hosts could be made."""
+    if "remote_call_us" not in m:
+        return []
+    return [
+        row(
+            "remote_call_vs_raw_zmq",
+            "call A -> B (other host) / ZMQ RT on the same link, per-round median",
+            m["remote_call_vs_raw_zmq"],
+            "",
+            None,
+            "x",
+        ),
+        row(
+            "remote_call_vs_raw_tcp",
+            "call A -> B (other host) / raw TCP RT on the same link",
+            m["remote_call_vs_raw_tcp"],
+            "",
+            None,
+            "x",
+        ),
+        row(
+            "remote_pooled_start_ms",
+            "remote kernel from the warm pool until its function is defined",
+            m["remote_pooled_start_ms"]["median"],
+            "<=",
+            100.0,
+            "ms",
+        ),
+        row(
+            "gp_loop_lag_fixed_ms",
+            f"event loop lag with GP's ResponseManager (as shipped: "
+            f"{m['gp_loop_lag_shipped_ms']:.2g} ms)",
+            m["gp_loop_lag_fixed_ms"],
+            "<=",
+            1.0,
+            "ms",
+        ),
+    ]
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -303,6 +345,19 @@ def _stat_row(label: str, s: dict[str, float], unit: str) -> list[str]:
         _fmt(s["p99"], unit) if s["n"] >= 100 else "-",
         f"{_fmt(s['min'])}-{_fmt(s['max'])}",
         str(s["n"]),
+    ]
+
+
+def _remote_stat_rows(m: dict[str, Any]) -> list[list[str]]:
+    if "remote_call_us" not in m:
+        return []
+    return [
+        _stat_row("link A -> B: raw TCP RT, 100 B", m["remote_raw_tcp_rt_us"], "us"),
+        _stat_row("link A -> B: ZMQ DEALER/ROUTER RT, 100 B", m["remote_raw_zmq_rt_us"], "us"),
+        _stat_row("link A -> B: ZMQ + CurveZMQ RT, 100 B", m["remote_curve_zmq_rt_us"], "us"),
+        _stat_row("call A -> B, kernel on another host (linked)", m["remote_call_us"], "us"),
+        _stat_row("remote kernel start, cold (until defined)", m["remote_cold_start_s"], "s"),
+        _stat_row("remote kernel start, warm pool", m["remote_pooled_start_ms"], "ms"),
     ]
 
 
@@ -388,6 +443,7 @@ def render_report(result: dict[str, Any]) -> str:
             "ms",
         ),
         _stat_row("stepIn -> stopped, outer -> inner kernel", m["dbg_step_in_ms"], "ms"),
+        *_remote_stat_rows(m),
         _stat_row("call A -> B, session (no debugger)", m["call_no_debugger_us"], "us"),
         _stat_row(
             "call A -> B, meta-kernel, debugger never started",

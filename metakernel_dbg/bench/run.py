@@ -2,7 +2,9 @@
 
 Everything runs on one transport (ipc): the raw pyzmq floor, a plain ipykernel's execute
 round trip, and the meta-kernel's cross-kernel calls (child kernels use ipc, the router is
-`ipc://`). Call costs are measured *inside* a kernel (`time.perf_counter_ns()` around each
+`ipc://`); kernels on another host are measured over the link between two emulated hosts
+(`remote.py`, as root), against the floors of that link. Call costs are measured *inside*
+a kernel (`time.perf_counter_ns()` around each
 `call()`), so the Session's own per-render overhead is not part of them.
 
 Functions in JavaScript: call costs with a tslab kernel on either end against Python ->
@@ -37,7 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import calls, debugger, languages, renders, starts
+from . import calls, debugger, languages, remote, renders, starts
 from .report import machine_info, ratios, render_report
 from .stats import BenchRun, Plan
 
@@ -56,6 +58,7 @@ def run(quick: bool, log: Callable[[str], None] | None = None) -> dict[str, Any]
         debugger.measure(bench)
         renders.measure(bench)
         languages.measure(bench)
+        remote.measure(bench)
         bench.m["meta_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finally:
         bench.close()

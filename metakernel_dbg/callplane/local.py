@@ -15,7 +15,7 @@ import socket
 import struct
 from typing import Any
 
-from .transport import ChildSide, Endpoint, Transport
+from .transport import ChildSide, Endpoint, Line, Transport
 from .wire import INLINE_PAYLOAD
 
 KIND = "local"
@@ -37,7 +37,9 @@ class LocalTransport(Transport):
             os.umask(old)
         return self.address
 
-    def endpoint(self, instance_id: str) -> Endpoint:
+    def endpoint(self, instance_id: str, peer: str | None = None) -> Endpoint:
+        if peer is not None:
+            raise ValueError(f"the local transport cannot reach a child on {peer}")
         return {"kind": KIND, "router": self.address}
 
     def close(self) -> None:
@@ -56,26 +58,43 @@ class LocalChildSide(ChildSide):
         sock.connect(self.endpoint["router"])
         return sock
 
-    def listen(self, instance_id: str) -> tuple[socket.socket, str]:
+    def listen(self, instance_id: str) -> tuple[list[socket.socket], str]:
         folder = os.path.dirname(self.endpoint["router"][len("ipc://") :])
         address = os.path.join(folder, f"d-{instance_id}")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(address)
-        listener.listen()
-        return listener, address
+        return [unix_listener(address)], address
 
     def accept(self, listener: socket.socket, max_message: int) -> UnixLine:
-        sock, _ = listener.accept()
-        return UnixLine(sock, max_message)
+        return accept_unix(listener, max_message)
 
-    def dial(self, address: str, max_message: int) -> UnixLine:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(address)
-        except OSError:
-            sock.close()
-            raise
-        return UnixLine(sock, max_message)
+    def dial(self, address: str, max_message: int) -> Line:
+        if address.startswith("tcp://"):  # a kernel on another host
+            from .tcp import dial
+
+            return dial(address, max_message)
+        return dial_unix(address, max_message)
+
+
+def unix_listener(path: str) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    return listener
+
+
+def accept_unix(listener: socket.socket, max_message: int) -> UnixLine:
+    sock, _ = listener.accept()
+    return UnixLine(sock, max_message)
+
+
+def dial_unix(path: str, max_message: int) -> UnixLine:
+    """A line to the Unix listener at `path`; OSError if nobody listens there."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return UnixLine(sock, max_message)
 
 
 class UnixLine:
@@ -91,7 +110,8 @@ class UnixLine:
     def buffered(self) -> bool:
         return self.reader.buffered
 
-    def fileno(self) -> int:
+    @property
+    def pollable(self) -> int:
         return self.sock.fileno()
 
     def send(self, frames: list[bytes]) -> None:

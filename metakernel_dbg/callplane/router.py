@@ -297,6 +297,7 @@ class Router:
     def remove_instance(self, instance_id: str) -> None:
         self.instances.pop(instance_id, None)
         self.direct.pop(instance_id, None)
+        self.transport.release(instance_id)
         for peer in [p for p in self.channels if p.partition(_THREAD)[0] == instance_id]:
             self.channels.pop(peer, None)
             self.bound.pop(peer, None)

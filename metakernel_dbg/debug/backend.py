@@ -77,6 +77,7 @@ class DebugBackend(ABC):
     ) -> dapcore.Level:
         child = self.instance.child
         function = self.instance.function or "<module>"
+        host = child.remote.name if child.remote else ""
         return dapcore.Level(
             self.instance.instance_id,
             function,
@@ -85,6 +86,7 @@ class DebugBackend(ABC):
             frames,
             stopped,
             held,
+            host,
         )
 
     @abstractmethod

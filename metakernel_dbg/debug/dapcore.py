@@ -151,6 +151,7 @@ class Level:
     frames: list[Json]
     stopped: bool = False
     held: bool = False
+    host: str = ""  # the kernel's host when it is not the meta-kernel's
 
 
 def merge_stack(levels: list[Level], ids: IdMap) -> list[Json]:
@@ -158,7 +159,8 @@ def merge_stack(levels: list[Level], ids: IdMap) -> list[Json]:
 
     The outermost (last) level is the main kernel and is labelled ``main``. Plumbing frames
     are dropped; no separator frames are inserted (JupyterLab renders them as clickable rows),
-    the ``[kernelspec pid N]`` suffix marks each hop. ``ids.resolve("frame", id)`` gives
+    the ``[kernelspec pid N]`` suffix (``[kernelspec pid N on HOST]`` for a kernel on another
+    host) marks each hop. ``ids.resolve("frame", id)`` gives
     ``("child", owner, child_frame_id)`` or ``("caller", owner, frame_index)``, where
     ``frame_index`` indexes the caller's frame list as given (before plumbing is dropped).
     """
@@ -167,7 +169,8 @@ def merge_stack(levels: list[Level], ids: IdMap) -> list[Json]:
     merged: list[Json] = []
     for depth, level in enumerate(levels):
         label = "main" if depth == len(levels) - 1 else level.kernelspec
-        suffix = f"  [{label} pid {level.pid}]"
+        where = f" on {level.host}" if level.host else ""
+        suffix = f"  [{label} pid {level.pid}{where}]"
         for index, frame in enumerate(level.frames):
             if level.stopped or level.held:
                 path = (frame.get("source") or {}).get("path")

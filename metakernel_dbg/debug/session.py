@@ -63,6 +63,7 @@ class DebugSession:
         #: stops of other renders, held while one is shown (child, its `stopped` event)
         self.deferred: list[tuple[Any, Json]] = []
         engine.instance_hooks.append(self._on_new_instance)
+        engine.define_hooks.append(self._on_defined)
         engine.death_hooks.append(self._on_death)
 
     # -- requests -------------------------------------------------------------------------
@@ -323,6 +324,17 @@ class DebugSession:
         self._backend(inst)
         if self.started or self.console_debugging:
             await self._debug(inst)
+
+    async def _on_defined(self, inst: Any, fdef: Any) -> None:
+        """A kernel on another host has its function's file only from its definition on:
+        breakpoints sent there before (a new kernel's, an edited cell's) are sent again."""
+        if inst.child.remote is None or inst.instance_id not in self.debugging:
+            return
+        arguments = self.book.arguments_for(fdef.filename)
+        if arguments["breakpoints"]:
+            await self.debugging[inst.instance_id]
+            body = await self._child(inst, "setBreakpoints", arguments)
+            self.book.record_child_reply(inst.instance_id, arguments, body)
 
     def _backend(self, inst: Any) -> DebugBackend:
         """The child's debug backend (made on first use; its debugger starts in `_debug`)."""

@@ -28,7 +28,10 @@ from typing import Any, Protocol
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from ..callplane import values
+from ..callplane.lease import LeaseTerms
+from ..callplane.local import LocalTransport
 from ..callplane.router import Limits, Render, Router
+from ..callplane.tcp import TcpTransport
 from ..callplane.wire import DEFAULT_MAX_MESSAGE, PAYLOAD
 from ..errors import (
     CallArgumentError,
@@ -79,6 +82,13 @@ class EngineConfig:
     #: instances started per function when it is defined (at least one); a batch sets its
     #: concurrency, so that its renders find their kernels up instead of starting them
     instances: int = 1
+    #: children on other hosts (callplane/tcp.py): the address they dial (default: the one
+    #: facing each child's host), the TCP port range of the call plane (default: any), and
+    #: their leases: a renewal every `lease_interval` s, ended by `lease_timeout` s of silence
+    callplane_ip: str = ""
+    callplane_ports: tuple[int, int] | None = None
+    lease_interval: float = 1.0
+    lease_timeout: float = 10.0
 
 
 class Frontend(Protocol):
@@ -137,6 +147,13 @@ class Engine:
                 call_timeout=self.config.call_timeout,
                 render_timeout=self.config.render_timeout,
             ),
+            transport=TcpTransport(
+                LocalTransport(self.workdir),
+                LeaseTerms(self.config.lease_interval, self.config.lease_timeout),
+                self._lease_lost,
+                ip=self.config.callplane_ip,
+                ports=self.config.callplane_ports,
+            ),
         )
         self.router.reuse_instances = self.config.isolation != "per-render"
         self._ids = itertools.count(1)
@@ -155,6 +172,8 @@ class Engine:
         )
         #: coroutines run for every new instance before it runs user code (debugger)
         self.instance_hooks: list[Callable[[Instance], Coroutine[Any, Any, None]]] = []
+        #: coroutines run once an instance defined a function (debugger: remote sources)
+        self.define_hooks: list[Callable[[Instance, FunctionDef], Coroutine[Any, Any, None]]] = []
         #: called (on the engine loop) when a child dies, with the message describing how
         self.death_hooks: list[Callable[[Instance, str], None]] = []
         self.render_watchers: list[RenderWatcher] = []
@@ -259,6 +278,16 @@ class Engine:
         self.frontend.publish("stream", {"name": "stderr", "text": f"[metakernel_dbg] {message}\n"})
         await inst.child.shutdown(now=True)
 
+    def _lease_lost(self, instance_id: str, silent_for: float) -> None:
+        """A remote child stopped renewing its lease (lease thread): it counts as dead."""
+
+        def mark() -> None:
+            inst = self.router.instances.get(instance_id)
+            if inst is not None:
+                inst.child.mark_lost(f"its lease was not renewed for {silent_for:.1f} s")
+
+        self.router.post(mark)
+
     def _forget(self, inst: Instance) -> None:
         if inst is self.main:
             self.main = None
@@ -271,6 +300,7 @@ class Engine:
 
     def replace_instance(self, instance: Instance) -> None:
         """Router hook: a kernel is stuck (timed out); kill it, the next call gets a new one."""
+        self.router.remove_instance(instance.instance_id)  # its late messages are dropped
 
         def kill() -> None:
             self._forget(instance)
@@ -331,8 +361,11 @@ class Engine:
         instance = Instance(child, runtime, function, None)
         child.on_stray_iopub = self._relay_stray_output
         hello = self.router.add_instance(instance)
+        peer = child.remote.ip if child.remote else None
+        transport = self.router.transport
+        endpoint = self.router.call_soon(lambda: transport.endpoint(instance_id, peer))
         settings = Bootstrap(
-            self.router.transport.endpoint(instance_id),
+            await asyncio.wrap_future(endpoint),
             instance_id,
             self.router.key_for(instance_id),
             role,
@@ -419,6 +452,8 @@ class Engine:
         code = instance.runtime.define_code(fdef.name, fdef.source, fdef.filename)
         await self.run_in(instance, code)  # sent now: before any later serve request
         instance.definition = fdef
+        for hook in self.define_hooks:
+            await hook(instance, fdef)
 
     async def define(self, fdef: FunctionDef) -> Instance:
         """Register (or replace) a function and make sure `config.instances` live instances

@@ -32,6 +32,7 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,22 +90,43 @@ def install(
     ``user``, ``prefix`` and ``sys_prefix`` are mutually exclusive (``sys_prefix``
     means ``prefix=sys.prefix``); with none of them the install is system-wide.
     """
+    if kernel_name != KERNEL_NAME and display_name is None:
+        display_name = kernel_name
+    return install_spec(
+        lambda path: write_kernel_spec(path, display_name=display_name),
+        kernel_name,
+        user=user,
+        prefix=prefix,
+        sys_prefix=sys_prefix,
+        kernel_spec_manager=kernel_spec_manager,
+    )
+
+
+def install_spec(
+    write: Callable[[Path], Any],
+    kernel_name: str,
+    *,
+    user: bool = False,
+    prefix: str | None = None,
+    sys_prefix: bool = False,
+    kernel_spec_manager: KernelSpecManager | None = None,
+) -> str:
+    """Install the kernelspec directory `write(path)` makes; the directory it went to."""
     if sys_prefix:
         if prefix is not None and os.path.abspath(prefix) != os.path.abspath(sys.prefix):
             raise ValueError("Can't specify both prefix and sys_prefix")
         prefix = sys.prefix
     if user and prefix is not None:
         raise ValueError("Can't specify both user and prefix. Please choose one or the other.")
-    if kernel_name != KERNEL_NAME and display_name is None:
-        display_name = kernel_name
     if kernel_spec_manager is None:
         kernel_spec_manager = KernelSpecManager()
 
     tmp = tempfile.mkdtemp(suffix="_kernels")
     try:
-        path = write_kernel_spec(Path(tmp) / kernel_name, display_name=display_name)
+        path = Path(tmp) / kernel_name
+        write(path)
         dest = kernel_spec_manager.install_kernel_spec(
-            path, kernel_name=kernel_name, user=user, prefix=prefix
+            str(path), kernel_name=kernel_name, user=user, prefix=prefix
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -114,6 +136,25 @@ def install(
 def add_install_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``install`` options (``--user``, ``--sys-prefix``, ``--prefix``,
     ``--name``, ``--display-name``) to ``parser`` and return it."""
+    add_location_arguments(parser)
+    parser.add_argument(
+        "--name",
+        type=str,
+        default=KERNEL_NAME,
+        help=f"Specify a name for the kernelspec (default: {KERNEL_NAME}).",
+    )
+    parser.add_argument(
+        "--display-name",
+        type=str,
+        default=None,
+        dest="display_name",
+        help="Specify the display name for the kernelspec.",
+    )
+    return parser
+
+
+def add_location_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a kernelspec goes: ``--user``, ``--sys-prefix``, ``--prefix`` (or system-wide)."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--user",
@@ -133,24 +174,11 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         default=None,
         help="Specify an install prefix for the kernelspec (installs into PREFIX/share/jupyter).",
     )
-    parser.add_argument(
-        "--name",
-        type=str,
-        default=KERNEL_NAME,
-        help=f"Specify a name for the kernelspec (default: {KERNEL_NAME}).",
-    )
-    parser.add_argument(
-        "--display-name",
-        type=str,
-        default=None,
-        dest="display_name",
-        help="Specify the display name for the kernelspec.",
-    )
-    return parser
 
 
-def install_from_args(args: argparse.Namespace) -> str:
-    """Run :func:`install` from a namespace produced by :func:`add_install_arguments`.
+def install_from_args(args: argparse.Namespace, installer: Callable[..., str] | None = None) -> str:
+    """Run `installer` (default :func:`install`) with the location of a namespace produced by
+    :func:`add_install_arguments`, and its name and display name.
 
     Returns the install path; does not print it (the caller prints
     ``Installed kernelspec NAME in PATH``). On a permission error prints a hint
@@ -158,7 +186,7 @@ def install_from_args(args: argparse.Namespace) -> str:
     """
     user = getattr(args, "user", False)
     try:
-        return install(
+        return (installer or install)(
             user=user,
             prefix=getattr(args, "prefix", None),
             sys_prefix=getattr(args, "sys_prefix", False),

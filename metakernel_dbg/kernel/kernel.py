@@ -92,6 +92,15 @@ class MetaKernel(Kernel):
         help='"shared": function kernels keep their state between cells; '
         '"per-render": every cell gets fresh function kernels',
     ).tag(config=True)
+    callplane_ip = Unicode(
+        "", help="address kernels on other hosts dial (default: the one facing each host)"
+    ).tag(config=True)
+    callplane_ports = Unicode(
+        "", help="TCP ports of the call plane for kernels on other hosts, LOW-HIGH (default: any)"
+    ).tag(config=True)
+    lease_timeout = Float(
+        10.0, help="seconds after which a kernel on another host ends without its meta-kernel"
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -114,6 +123,10 @@ class MetaKernel(Kernel):
                 prewarm=("python3",) if self.pool_size else (),
                 isolation=self.isolation,
                 fork=self.fork_server,
+                callplane_ip=self.callplane_ip,
+                callplane_ports=_port_range(self.callplane_ports),
+                lease_interval=min(1.0, self.lease_timeout / 4),
+                lease_timeout=self.lease_timeout,
             ),
         )
         #: the one debug session; its two clients: the frontend (do_debug_request) and
@@ -320,3 +333,11 @@ class MetaKernel(Kernel):
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         await asyncio.to_thread(self.engine.close)
         return {"status": "ok", "restart": restart}
+
+
+def _port_range(text: str) -> tuple[int, int] | None:
+    """`LOW-HIGH` as a pair (None for "")."""
+    if not text:
+        return None
+    low, _, high = text.partition("-")
+    return int(low), int(high)

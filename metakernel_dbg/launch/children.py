@@ -12,13 +12,17 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import NoSuchKernel
 
 from ..errors import KernelStartError
+
+if TYPE_CHECKING:
+    from .remote import RemoteHost
 
 IopubHandler = Callable[[dict[str, Any]], None]
 _IDLE_AFTER_REPLY = 2.0  # seconds a relayed request's IOPub idle may trail its reply
@@ -49,15 +53,23 @@ class ChildKernel:
         self.on_stray_iopub: IopubHandler | None = None
         self.exit_status: dict[str, Any] | None = None
         self.log_path = ""
+        #: where the kernel runs when its provisioner put it on another host (`pid` is a pid
+        #: there: never signalled from here); None on this host
+        self.remote: RemoteHost | None = None
+        #: why a remote kernel counts as gone although its provisioner did not say so
+        self.lost: str | None = None
+        self._remote_log = ""
 
     @property
     def label(self) -> str:
-        return f"{self.function or 'main'} [{self.spec} pid {self.pid}]"
+        where = f" on {self.remote.name}" if self.remote else ""
+        return f"{self.function or 'main'} [{self.spec} pid {self.pid}{where}]"
 
     def kernel_info(self) -> dict[str, Any]:
         """Identity of this kernel as recorded in traces (a fresh copy: spans own theirs)."""
         kernel_id = self.km.kernel_id if self.km else None
-        return {"spec": self.spec, "kernel_id": kernel_id or "", "pid": self.pid, "host": _HOST}
+        host = self.remote.name if self.remote else _HOST
+        return {"spec": self.spec, "kernel_id": kernel_id or "", "pid": self.pid, "host": host}
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(
@@ -74,7 +86,10 @@ class ChildKernel:
         `kernel_provisioner` stanza to use instead of the kernelspec's (the fork server's).
         """
         conn = os.path.join(self.workdir, f"{self.instance_id}.json")
-        self.km = AsyncKernelManager(kernel_name=self.spec, connection_file=conn)
+        # transport encryption where a kernelspec declares it (remote ones: see remote.py)
+        self.km = AsyncKernelManager(
+            kernel_name=self.spec, connection_file=conn, transport_encryption="auto"
+        )
         try:
             argv = self.km.kernel_spec.argv
             if provisioner is not None:
@@ -87,9 +102,20 @@ class ChildKernel:
                 await self.km.start_kernel(env=env, cwd=os.getcwd(), stdout=log, stderr=log)
         except NoSuchKernel as exc:
             raise KernelStartError(f"no such kernelspec {self.spec!r}") from exc
+        except asyncio.CancelledError:  # e.g. the engine closing: a launch under way ends too
+            await asyncio.shield(self._kill_launch())
+            raise
         except Exception as exc:  # noqa: BLE001 - provisioners raise anything
             raise KernelStartError(f"kernelspec {self.spec!r} failed to start: {exc}") from exc
+        self.remote = _remote_host(self.km)
         self.pid = getattr(self.km.provisioner, "pid", None)
+        if self.remote is not None and self.km.curve_publickey is None:
+            await self.shutdown(now=True)  # the bootstrap would carry its keys in clear
+            raise KernelStartError(
+                f"kernelspec {self.spec!r} started a kernel on {self.remote.name} without "
+                "CurveZMQ transport encryption; kernels on other hosts need it (declare "
+                "'curve' in its metadata.supported_encryption)"
+            )
         self.kc = self.km.client()
         self.kc.start_channels()
         for channel, route in (
@@ -111,6 +137,12 @@ class ChildKernel:
             raise KernelStartError(
                 f"kernelspec {self.spec!r} (pid {self.pid}) did not answer within {timeout:g} s"
             ) from None
+
+    async def _kill_launch(self) -> None:
+        provisioner = self.km.provisioner if self.km else None
+        if provisioner is not None:
+            with contextlib.suppress(Exception):
+                await provisioner.kill()
 
     async def _until_ready(self) -> None:
         """Until the kernel answers kernel_info and its IOPub reaches us.
@@ -135,7 +167,13 @@ class ChildKernel:
                 return
 
     async def poll_exit(self) -> str:
-        """Describe how the process ended ('killed by signal 9 (SIGKILL)', 'exit code 1')."""
+        """Describe how the process ended ('killed by signal 9 (SIGKILL)', 'exit code 1');
+        a remote kernel whose provisioner cannot tell is 'lost'."""
+        if self.remote is not None:
+            tail = getattr(self.km.provisioner if self.km else None, "log_tail", None)
+            if tail is not None and not self._remote_log:
+                self._remote_log = await tail()
+            return f"was lost: {self.lost or f'host {self.remote.name} does not tell how it ended'}"
         status = await self.exit_info()
         if status.get("signal"):
             return f"killed by signal {status['signal']} ({signal.Signals(status['signal']).name})"
@@ -147,6 +185,8 @@ class ChildKernel:
         """Exit status from the provisioner: {"signal": n} or {"exit_code": n} or {}."""
         if self.exit_status is not None:
             return self.exit_status
+        if self.remote is not None:  # its provisioner's poll() only means "still reachable"
+            return {}
         provisioner = self.km.provisioner if self.km else None
         code = await provisioner.poll() if provisioner else None
         if code is None:
@@ -156,6 +196,8 @@ class ChildKernel:
 
     def last_output(self, limit: int = 2000) -> str:
         """The tail of the kernel's own stdout/stderr (its log), for reports of a death."""
+        if self.remote is not None:
+            return self._remote_log[-limit:]  # fetched from its host by poll_exit()
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(0, os.SEEK_END)
@@ -165,7 +207,13 @@ class ChildKernel:
             return ""
 
     async def is_alive(self) -> bool:
+        if self.lost is not None:
+            return False
         return bool(self.km) and await self.km.is_alive()  # type: ignore[union-attr]
+
+    def mark_lost(self, reason: str) -> None:
+        """A remote kernel is gone for the call plane (e.g. its lease ran out); any thread."""
+        self.lost = reason
 
     async def interrupt(self) -> None:
         if self.km and await self.km.is_alive():
@@ -187,13 +235,14 @@ class ChildKernel:
         if self.kc is not None:
             self.kc.stop_channels()
         if self.km is not None:
-            descendants = _descendants(self.pid)
+            local = self.remote is None  # a remote pid means nothing here: never signal it
+            descendants = _descendants(self.pid) if local else []
             with contextlib.suppress(Exception):
                 await self.km.shutdown_kernel(now=now)
             for pid in descendants:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            if self.pid:
+            if self.pid and local:
                 # the kernel led its own process group (start_new_session); debugpy adapters
                 # re-parent to init but stay in it
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -317,6 +366,16 @@ def _descendants(pid: int | None) -> list[int]:
         return [p.pid for p in psutil.Process(pid).children(recursive=True)]
     except Exception:  # noqa: BLE001 - the process may already be gone
         return []
+
+
+def _remote_host(km: AsyncKernelManager) -> RemoteHost | None:
+    """Where a started kernel runs, if a remote provisioner (gateway_provisioners) put it
+    on another host: only then is that package imported at all."""
+    if "gateway_provisioners" not in sys.modules:
+        return None
+    from .remote import remote_host
+
+    return remote_host(km)
 
 
 _HOST = os.uname().nodename

@@ -340,13 +340,13 @@ class Trace:
         chain = self.chain()
         if not chain:
             return f"Trace {self.trace_id}: {len(self.spans)} span(s), no failure"
-        root_host = chain[0].kernel.host
+        hosts = {span.kernel.host for span in chain}
         n = len({(span.kernel.host, span.kernel.pid) for span in chain if span.kernel.pid})
         n -= chain[0].kernel.spec == "session"  # a script's process is not a kernel
         lines = [f"Traceback (most recent call last, {n} kernel{'s' * (n != 1)}):"]
         for s in chain:
             title = _label(s, main=s.parent_span_id is None)
-            if s.kernel.host != root_host:
+            if len(hosts) > 1:  # every kernel's host, once several took part
                 title += f" on {s.kernel.host}"
             if s.parent_span_id:
                 title += f" span {s.span_id}"

@@ -32,7 +32,9 @@ import metakernel_dbg
 from ...callplane import values
 from ...callplane.local import KIND as LOCAL
 from ...callplane.local import LocalChildSide
-from ...callplane.transport import ChildSide, Endpoint, Line
+from ...callplane.tcp import KIND as TCP
+from ...callplane.tcp import TcpChildSide
+from ...callplane.transport import ChildSide, Endpoint, Line, poll_key
 from ...callplane.wire import ARGS_PREVIEW, PAYLOAD, Channel, child_key, link_keys
 from ...errors import (
     CallArgumentError,
@@ -52,7 +54,7 @@ _HIDDEN_GLOBALS = {"In", "Out", "exit", "quit", "get_ipython", "call", "open"}
 
 _runtime: _Runtime | None = None
 #: the child side of each transport, by the endpoint's kind
-_CHILD_SIDES: dict[str, type[ChildSide]] = {LOCAL: LocalChildSide}
+_CHILD_SIDES: dict[str, type[ChildSide]] = {LOCAL: LocalChildSide, TCP: TcpChildSide}
 _HIDDEN_FILES: set[str] = set()
 
 
@@ -117,7 +119,7 @@ class _Link:
     OSError if the callee is gone.
     """
 
-    __slots__ = ("instance_id", "line", "fd", "channel", "poller")
+    __slots__ = ("instance_id", "line", "handle", "channel", "poller")
 
     def __init__(self, me: str, side: ChildSide, router: zmq.Socket, grant: dict, limit: int):
         self.instance_id = str(grant["to"])
@@ -129,9 +131,9 @@ class _Link:
         except OSError:
             self.line.close()
             raise
-        self.fd = self.line.fileno()
+        self.handle = self.line.pollable
         self.poller = zmq.Poller()
-        self.poller.register(self.fd, zmq.POLLIN)
+        self.poller.register(self.handle, zmq.POLLIN)
         self.poller.register(router, zmq.POLLIN)
 
     def close(self) -> None:
@@ -189,12 +191,14 @@ class _Runtime:
         self._primary_lock = threading.Lock()  # held by the thread using the kernel's port
         self._local = threading.local()
         self._thread_numbers = itertools.count(1)
-        # direct calls arrive on a listener of our own
-        self.listener, direct_address = self.side.listen(instance_id)
-        self.callers: dict[int, _Caller] = {}  # by file descriptor
+        # direct calls arrive on listeners of our own
+        listeners, direct_address = self.side.listen(instance_id)
+        self.listeners = {poll_key(listener): listener for listener in listeners}
+        self.callers: dict[Any, _Caller] = {}  # by what the poller polls
         self.serve_poller = zmq.Poller()
         self.serve_poller.register(self.sock, zmq.POLLIN)
-        self.serve_poller.register(self.listener.fileno(), zmq.POLLIN)
+        for handle in self.listeners:
+            self.serve_poller.register(handle, zmq.POLLIN)
         #: direct lines to callees (kept across renders) and, per function, the instances
         #: this kernel may call directly in the current render (granted by the router)
         self.links: dict[str, _Link] = {}
@@ -408,8 +412,8 @@ class _Runtime:
                             return msg
                         self._on_router_message(kind, msg)
                     continue
-                while link is not None and (link.fd in events or link.line.buffered):
-                    events.pop(link.fd, None)
+                while link is not None and (link.handle in events or link.line.buffered):
+                    events.pop(link.handle, None)
                     try:
                         msg = link.channel.unpack(link.line.recv())
                     except (EOFError, OSError, ValueError):  # the callee died: the router says so
@@ -438,11 +442,11 @@ class _Runtime:
             while True:
                 try:
                     events = dict(self.serve_poller.poll(_WAIT_SLICE_MS * 4))
-                    for fd in events:
-                        if fd == self.listener.fileno():
-                            self._accept()
-                        elif fd in self.callers:
-                            self._serve_direct(self.callers[fd])
+                    for handle in events:
+                        if handle in self.listeners:
+                            self._accept(self.listeners[handle])
+                        elif handle in self.callers:
+                            self._serve_direct(self.callers[handle])
                     if self.sock not in events:
                         continue
                     msg = self.channel.unpack(self.sock.recv_multipart())
@@ -460,14 +464,14 @@ class _Runtime:
         finally:
             self.grants.clear()  # grants hold for one render
 
-    def _accept(self) -> None:
-        line = self.side.accept(self.listener, self.max_message)
-        self.callers[line.fileno()] = _Caller(line)
-        self.serve_poller.register(line.fileno(), zmq.POLLIN)
+    def _accept(self, listener: Any) -> None:
+        line = self.side.accept(listener, self.max_message)
+        self.callers[line.pollable] = _Caller(line)
+        self.serve_poller.register(line.pollable, zmq.POLLIN)
 
     def _drop_caller(self, caller: _Caller) -> None:
-        self.serve_poller.unregister(caller.line.fileno())
-        del self.callers[caller.line.fileno()]
+        self.serve_poller.unregister(caller.line.pollable)
+        del self.callers[caller.line.pollable]
         caller.line.close()
 
     def _serve_direct(self, caller: _Caller) -> None:
@@ -717,13 +721,30 @@ def _die_with_parent(parent: int) -> None:
 
 
 def define(name: str, source: str, filename: str) -> None:
-    """Run a function's cell under its (virtual) cell path so breakpoints and tracebacks match."""
+    """Run a function's cell under its (virtual) cell path so breakpoints and tracebacks match.
+
+    The file must exist on this kernel's host for its debugger to take breakpoints in it:
+    where it is missing (a kernel on another host, a cell nobody dumped), it is written
+    (never over an existing file).
+    """
+    _write_missing(filename, source)
     lines = source.splitlines(True)
     linecache.cache[filename] = (len(source), None, lines, filename)
     code = compile(source, filename, "exec")
     exec(code, _user_ns())  # noqa: S102
     if not callable(_user_ns().get(name)):
         raise NameError(f"the cell did not define a function named {name!r}")
+
+
+def _write_missing(path: str, text: str) -> None:
+    if os.path.exists(path):
+        return
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:  # another instance wrote it meanwhile, or the place is not writable
+        pass
 
 
 def serve() -> None:
