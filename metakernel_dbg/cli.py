@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the call plane against in-run baselines")
     bench.add_argument("--quick", action="store_true", help="few iterations (a smoke run)")
     bench.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    diff = sub.add_parser(
+        "difftest", help="the debugger against stock ipykernel + debugpy, program by program"
+    )
+    diff.add_argument("--examples", type=int, default=0, help="generated programs to run")
+    diff.add_argument("--seed", type=int, default=0, help="seed of the generated programs")
+    diff.add_argument("--no-corpus", action="store_true", help="generated programs only")
     return parser
 
 
@@ -167,6 +173,10 @@ def main(argv: list[str] | None = None) -> None:
         code = run(ns)
     elif ns.command == "render":
         code = batch.main(ns)
+    elif ns.command == "difftest":
+        from .difftest.run import run_and_report
+
+        code = run_and_report(ns.examples, ns.seed, not ns.no_corpus)
     else:
         from .bench import run as bench
 

@@ -26,6 +26,7 @@ from test_cli import (
     tmp,
     validate,
 )
+from test_example_functions import Q999_ERROR
 
 from metakernel_dbg.batch.records import BadLine, RenderInput, Summary, read_inputs, status_of
 from metakernel_dbg.trace import Trace
@@ -75,7 +76,7 @@ def test_batch_with_failing_and_malformed_inputs(tmp: str) -> None:
     assert results["f"]["result"] == "12,345"
     statuses = {rid: r["status"] for rid, r in results.items()}
     assert statuses == {"a": "ok", "b": "error", 5: "ok", "c": "error", "d": "error", "f": "ok"}
-    assert results["b"]["error"] == {"type": "KeyError", "message": "'time'"}
+    assert results["b"]["error"] == Q999_ERROR
     assert results["d"]["error"]["type"] == "UnknownFunctionError"
     assert all(len(r["trace_id"]) == 32 and r["ms"] > 0 for r in results.values())
 

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 STATS = {"median", "p99", "min", "max", "mean", "n"}
+STEPS = ("stepIn", "next", "stepOut")
 STAT_KEYS = [
     "raw_zmq_rt_us",
     "raw_unix_rt_us",
@@ -42,7 +43,7 @@ STAT_KEYS = [
     "dbg_merged_stacktrace_ms",
     "dbg_stock_stop_cycle_ms",
     "dbg_merged_stop_cycle_ms",
-    "dbg_step_in_ms",
+    *(f"dbg_step_{who}_{kind}_ms" for who in ("stock", "meta") for kind in STEPS),
     "render_local_ms",
     "render_farm_ms",
     "dask_noop_task_ms",
@@ -107,6 +108,9 @@ RATIO_KEYS = [
     "farm_overhead_ms",
     "call_py_js_vs_py_py",
     "call_js_py_vs_py_py",
+    "debugger_started_call",
+    "debugger_started_hot_loop",
+    *(f"step_{kind}_vs_stock" for kind in STEPS),
 ]
 #: kernels on another host (bench/remote.py): measured when emulated hosts can be made
 REMOTE_STAT_KEYS = [
@@ -121,7 +125,7 @@ REMOTE_RATIO_KEYS = ["remote_pooled_start_ms", "gp_loop_lag_fixed_ms"]
 REMOTE_INFO_KEYS = ["remote_call_vs_raw_zmq", "remote_call_vs_raw_tcp"]
 INFO_KEYS = [  # reported without a target
     "stop_cycle_stock_vs_merged",
-    "debugger_started_call",
+    "step_across_kernels_ms",
     "call_vs_raw_unix",
     "linked_call_share",
     "cold_render_unforked_vs_plain_starts",

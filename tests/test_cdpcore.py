@@ -200,7 +200,7 @@ def _obj(preview: dict, **extra) -> dict:
         ({"type": "number", "unserializableValue": "NaN"}, "NaN"),
         ({"type": "bigint", "unserializableValue": "12n"}, "12n"),
         ({"type": "boolean", "value": False}, "false"),
-        ({"type": "string", "value": "it's"}, "\"it's\""),
+        ({"type": "string", "value": "it's"}, '"it\'s"'),
         ({"type": "string", "value": "a\nb"}, "'a\\nb'"),
         ({"type": "function", "description": "function f(x) { return x }"}, "ƒ function f(x)"),
         (

@@ -228,11 +228,17 @@ def test_leaf_functions(lib):
     assert lib.call("description", "Q42", "en") == "British writer"
 
 
+#: how the documented failing input fails (as the call plane reports it)
+Q999_ERROR = {
+    "type": "TypeError",
+    "message": "Cannot read properties of undefined (reading 'split')",
+}
+
+
 def test_failing_input(lib):
     with pytest.raises(JsError) as info:
         lib.call("article_intro", "Q999", "en")
-    assert info.value.name == "TypeError"
-    assert info.value.message == "Cannot read properties of undefined (reading 'split')"
+    assert {"type": info.value.name, "message": info.value.message} == Q999_ERROR
     chain = lib.failure_stack
     assert chain == ["article_intro", "lifespan", "format_value", "format_date"]
     assert len(chain) - 1 >= 3  # format_date is 3 calls below article_intro

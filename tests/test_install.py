@@ -160,9 +160,7 @@ def test_install_js_without_node_is_a_clear_error(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path / "empty")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "metakernel_dbg", "install", "--prefix", str(tmp_path)]
-    out = subprocess.run(
-        [*command, "--js"], env=env, capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([*command, "--js"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert "node and npm not found on PATH" in out.stderr
     assert "Node.js 20 or newer" in out.stderr

@@ -329,9 +329,7 @@ def test_the_inspector_listens_on_loopback_only_while_debugging(js: Program) -> 
     pid = js.js_pid("jleaf")
 
     def inspector_ports() -> set[int]:
-        listening = [
-            c for c in psutil.Process(pid).net_connections("inet") if c.status == "LISTEN"
-        ]
+        listening = [c for c in psutil.Process(pid).net_connections("inet") if c.status == "LISTEN"]
         assert all(c.laddr.ip == "127.0.0.1" for c in listening), listening
         return {c.laddr.port for c in listening}
 

@@ -169,9 +169,9 @@ def test_values_js_has_no_form_for(session: Session) -> None:
         session.call("jbad", "bigint")
 
 
-def _failure(session: Session, *args) -> RemoteError:
+def _failure(session: Session, *args, **kwargs) -> RemoteError:
     with pytest.raises(RenderError) as info:
-        session.call(*args)
+        session.call(*args, **kwargs)
     cause = info.value.cause
     assert isinstance(cause, RemoteError)
     return cause
@@ -215,8 +215,13 @@ def test_python_errors_reach_js_as_error_subclasses(session: Session) -> None:
 def test_the_readme_example_and_keyword_arguments(session: Session) -> None:
     assert session.call("format_quantity", 2145906, "fr") == "2\u202f145\u202f906"
     assert session.call("jkw", "de") == "."
-    with pytest.raises(RenderError, match="takes no keyword arguments"):
-        session.call("jecho", x=1)
+    # Python keyword arguments bind to the JS function's parameters by name
+    assert session.call("jecho", x=[1]) == [1]
+    assert session.call("format_quantity", 5000, lang="de") == "5.000"
+    unknown, twice = _failure(session, "jecho", y=1), _failure(session, "jecho", 1, x=2)
+    assert isinstance(unknown, TypeError) and isinstance(twice, TypeError)
+    assert str(unknown) == "jecho() got an unexpected keyword argument 'y'"
+    assert str(twice) == "jecho() got multiple values for argument 'x'"
 
 
 def test_an_idle_js_kernel_answers_inspections(session: Session) -> None:

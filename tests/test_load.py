@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 from conftest import assert_processes_gone
-from test_example_functions import Library
+from test_example_functions import Q999_ERROR, Library
 
 from metakernel_dbg.batch.local import engine_settings, render_all
 from metakernel_dbg.bench.renders import FAILING, GOOD, case, mixed_inputs
@@ -53,7 +53,7 @@ def test_1000_renders_ten_percent_failing_at_concurrency_8(monkeypatch) -> None:
             if (function, args) in FAILING:
                 failed += 1
                 assert record["status"] == "error", record
-                assert record["error"] == {"type": "KeyError", "message": "'time'"}
+                assert record["error"] == Q999_ERROR
                 trace = record["trace"]
                 assert trace["trace_id"] == record["trace_id"]
                 assert trace["stack"][-1]["function"] == "format_date"

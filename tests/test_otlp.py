@@ -99,7 +99,7 @@ def test_renders_are_exported_with_the_json_trace_ids(collector, monkeypatch) ->
     origin = next(s for s in spans.values() if s.name == "format_date")
     [event] = origin.events
     attrs = {a.key: a.value.string_value for a in event.attributes}
-    assert event.name == "exception" and attrs["exception.type"] == "KeyError"
+    assert event.name == "exception" and attrs["exception.type"] == "TypeError"
 
     ok_spans = collector.spans[good.trace_id]
     assert {s.name for s in ok_spans} >= {"<session>", "article_intro", "format_date"}

@@ -174,6 +174,7 @@ class PlainKernel:
         kernel_name: str = SPEC,
         spec_dir: str | None = None,
         warm: int = 20,
+        env: dict[str, str] | None = None,
     ) -> None:
         from jupyter_client import KernelManager
         from jupyter_client.kernelspec import KernelSpecManager
@@ -191,7 +192,8 @@ class PlainKernel:
             **extra,
         )
         try:
-            self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+            out = subprocess.DEVNULL
+            self.km.start_kernel(stdout=out, stderr=out, env=env or _env())
             self.kc = self.km.client()
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=120)

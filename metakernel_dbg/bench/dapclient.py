@@ -21,14 +21,21 @@ class DebugKernel(PlainKernel):
     channel, each timed from sending to the matching `debug_reply`; `debug_event`s and the
     other IOPub messages read by a pump thread."""
 
-    def __init__(self, workdir: str, label: str, kernel_name: str, spec_dir: str | None = None):
+    def __init__(
+        self,
+        workdir: str,
+        label: str,
+        kernel_name: str,
+        spec_dir: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.kernel_name = kernel_name
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.iopub: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stop = threading.Event()
         self._pump_thread: threading.Thread | None = None
         self.seq = 0
-        super().__init__(workdir, label, kernel_name, spec_dir, warm=0)
+        super().__init__(workdir, label, kernel_name, spec_dir, warm=0, env=env)
         self._pump_thread = threading.Thread(target=self._pump, daemon=True)
         self._pump_thread.start()
 

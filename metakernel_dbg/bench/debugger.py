@@ -90,7 +90,7 @@ def measure(run: BenchRun) -> None:
         run.log("breakpoints, and both kernels stopped on them ...")
         stock.set_breakpoint(STOCK_CELL, STOCK_LINE)
         stock.run(STOCK_CELL)
-        stock.execute(STOCK_RUN)
+        stock_run = stock.execute(STOCK_RUN)
         stock_thread = stock.wait_event("stopped")["body"]["threadId"]
         meta.set_breakpoint(INNER, INNER_LINE)
         render = meta.execute(RENDER.format(n=3))
@@ -131,28 +131,14 @@ def measure(run: BenchRun) -> None:
         m["dbg_stock_stop_cycle_ms"] = summary(cycles["stock"], 1e6)
         m["dbg_merged_stop_cycle_ms"] = summary(cycles["meta"], 1e6)
 
-        run.log(f"stepIn across kernels (outer -> inner) x {plan.dbg_steps} ...")
         meta.set_breakpoint(INNER, None)
         meta.request("continue", {"threadId": meta_thread})
         meta.reply(render)
-        meta.set_breakpoint(OUTER, OUTER_LINE)
-        render = meta.execute(RENDER.format(n=plan.dbg_steps))
-        steps: list[int] = []
-        for i in range(plan.dbg_steps):
-            thread = meta.wait_event("stopped")["body"]["threadId"]
-            meta.drain_events()
-            t0 = time.perf_counter_ns()
-            meta.request("stepIn", {"threadId": thread})
-            thread = meta.wait_event("stopped")["body"]["threadId"]
-            steps.append(time.perf_counter_ns() - t0)
-            if i == 0:
-                top = meta.stack(thread)[0]
-                if (top["name"].split()[0], top["line"]) != ("inner", 3):
-                    raise RuntimeError(f"stepIn landed in {top['name']}:{top['line']}")
-            meta.request("continue", {"threadId": thread})
-        meta.set_breakpoint(OUTER, None)
-        meta.reply(render)
-        m["dbg_step_in_ms"] = summary(steps, 1e6)
+        stock.set_breakpoint(STOCK_CELL, None)
+        stock.request("continue", {"threadId": stock_thread})
+        stock.reply(stock_run)
+        run.log(f"steps across kernels vs the same steps in one kernel x {plan.dbg_steps} ...")
+        _steps(run, stock, meta)
 
 
 def _calls_against(
@@ -175,3 +161,60 @@ def _calls_against(
         theirs += got["meta"]
         per_round.append(statistics.median(got["meta"]) / statistics.median(got["session"]))
     return ours, theirs, statistics.median(per_round)
+
+
+def _steps(run: BenchRun, stock: DebugKernel, meta: DebugKernel) -> None:
+    """request -> `stopped` of the steps that cross a call: stepIn on `outer`'s call line
+    (into `inner`), `next` off `inner`'s return and stepOut of `inner` (back in `outer`),
+    in one stock kernel (plain functions) and across two kernels of the meta-kernel (the
+    same functions, `call("inner", i)`); the two alternate step by step."""
+    kernels = {"stock": stock, "meta": meta}
+    cells = {"stock": (STOCK_INNER, STOCK_OUTER), "meta": (INNER, OUTER)}
+    call_line = {"stock": STOCK_OUTER_LINE, "meta": OUTER_LINE}
+    renders: dict[str, str] = {}
+    for name, k in kernels.items():
+        k.run(cells[name][0])
+        k.set_breakpoint(cells[name][1], call_line[name])
+        k.run(cells[name][1])
+        k.drain_events()
+        renders[name] = k.execute(
+            (STOCK_RENDER if name == "stock" else RENDER).format(n=run.plan.dbg_steps)
+        )
+    threads = {name: k.wait_event("stopped")["body"]["threadId"] for name, k in kernels.items()}
+    times: dict[str, list[int]] = {f"{n}_{s}": [] for n in kernels for s in _STEPS}
+
+    def step(name: str, command: str, key: str | None = None) -> None:
+        k = kernels[name]
+        k.drain_events()
+        t0 = time.perf_counter_ns()
+        k.request(command, {"threadId": threads[name]})
+        threads[name] = k.wait_event("stopped")["body"]["threadId"]
+        if key is not None:
+            times[f"{name}_{key}"].append(time.perf_counter_ns() - t0)
+
+    for i in range(run.plan.dbg_steps):
+        for name in ("stock", "meta") if i % 2 == 0 else ("meta", "stock"):
+            step(name, "stepIn", "stepIn")  # on outer's call line: into inner
+            if i % 2 == 0:
+                step(name, "stepOut", "stepOut")  # back in outer, at the call line
+            else:
+                step(name, "next")  # inner's return line
+                step(name, "next", "next")  # off the return: back in outer
+            kernels[name].request("continue", {"threadId": threads[name]})
+            if i + 1 < run.plan.dbg_steps:
+                threads[name] = kernels[name].wait_event("stopped")["body"]["threadId"]
+    for name, k in kernels.items():
+        k.set_breakpoint(cells[name][1], None)
+        k.reply(renders[name])
+    for key, values in times.items():
+        run.m[f"dbg_step_{key}_ms"] = summary(values, 1e6)
+
+
+_STEPS = ("stepIn", "next", "stepOut")
+STOCK_INNER = "def inner(x):\n    y = x * 2\n    return y + 1"
+STOCK_OUTER = (
+    "def outer(n):\n    total = 0\n    for i in range(n):\n        total += inner(i)\n"
+    "    return total"
+)
+STOCK_OUTER_LINE = 4  # total += inner(i)
+STOCK_RENDER = "result = outer({n})\nresult"

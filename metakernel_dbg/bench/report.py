@@ -43,6 +43,10 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def _python(m: dict[str, Any]) -> str:
+    return str(m.get("python", "")) or sys.version.split()[0]
+
+
 def started_vs_never(m: dict[str, Any]) -> float:
     """Call cost with the debugger started / never started, each phase against the session
     (no debugger) interleaved with it, so that drift between the two phases cancels out."""
@@ -188,9 +192,36 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
             "debugger_started_call",
             "call with debugger started in callee / never started",
             started_vs_never(m),
+            "<=",
+            1.5,
+            "x",
+        ),
+        row(
+            "debugger_started_hot_loop",
+            f"hot Python loop in a callee, debugger started / never (Python {_python(m)})",
+            m["hot_loop_ns_started"] / m["hot_loop_ns_never_started"],
+            "<=",
+            1.5,
+            "x",
+        ),
+        *(
+            row(
+                f"step_{kind}_vs_stock",
+                f"{kind} -> stopped across kernels / the same step in one stock kernel",
+                m[f"dbg_step_meta_{kind}_ms"]["median"] / m[f"dbg_step_stock_{kind}_ms"]["median"],
+                "<=",
+                1.0,
+                "x",
+            )
+            for kind in ("stepIn", "next", "stepOut")
+        ),
+        row(
+            "step_across_kernels_ms",
+            "median step -> stopped across kernels (moonshot: 20 ms)",
+            max(m[f"dbg_step_meta_{kind}_ms"]["median"] for kind in ("stepIn", "next", "stepOut")),
             "",
             None,
-            "x",
+            "ms",
         ),
         row(
             "call_py_js_vs_py_py",
@@ -442,7 +473,11 @@ def render_report(result: dict[str, Any]) -> str:
             m["dbg_merged_stop_cycle_ms"],
             "ms",
         ),
-        _stat_row("stepIn -> stopped, outer -> inner kernel", m["dbg_step_in_ms"], "ms"),
+        *(
+            _stat_row(f"{kind} -> stopped, {where}", m[f"dbg_step_{who}_{kind}_ms"], "ms")
+            for kind in ("stepIn", "next", "stepOut")
+            for who, where in (("stock", "one stock kernel"), ("meta", "across kernels"))
+        ),
         *_remote_stat_rows(m),
         _stat_row("call A -> B, session (no debugger)", m["call_no_debugger_us"], "us"),
         _stat_row(

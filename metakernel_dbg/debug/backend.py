@@ -72,9 +72,7 @@ class DebugBackend(ABC):
     async def release(self) -> None:  # noqa: B027 - optional: only holding backends hold
         """Let a child held by `caller_level` run on (the program resumes)."""
 
-    def level(
-        self, frames: list[Json], stopped: bool = False, held: bool = False
-    ) -> dapcore.Level:
+    def level(self, frames: list[Json], stopped: bool = False, held: bool = False) -> dapcore.Level:
         child = self.instance.child
         function = self.instance.function or "<module>"
         host = child.remote.name if child.remote else ""

@@ -7,7 +7,6 @@ the recordings must be equal. Prints each mismatch side by side and the match ra
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -106,21 +105,12 @@ def run(programs: Iterable[Program], examples: int = 0, seed: int = 0, log=print
     return checker.outcome
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
+def run_and_report(examples: int, seed: int, corpus: bool = True) -> int:
+    """`metakernel-dbg difftest`: the corpus and `examples` generated programs; prints each
+    mismatch and the match rate; exit 1 if any program differs."""
     from .corpus import CORPUS
 
-    parser = argparse.ArgumentParser(prog="metakernel-dbg difftest", description=__doc__)
-    parser.add_argument("--examples", type=int, default=0, help="generated programs to run")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the generated programs")
-    parser.add_argument("--no-corpus", action="store_true", help="generated programs only")
-    ns = parser.parse_args(argv)
-    outcome = run([] if ns.no_corpus else CORPUS, ns.examples, ns.seed)
+    outcome = run(CORPUS if corpus else [], examples, seed)
     total = len(outcome.matched) + len(outcome.mismatched)
     print(f"match rate: {len(outcome.matched)}/{total} = {100 * outcome.rate:.1f} %")
     return 0 if not outcome.mismatched else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

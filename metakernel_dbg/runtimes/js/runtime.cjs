@@ -26,6 +26,7 @@ const debug = require('./lib/debug.cjs');
 const errors = require('./lib/errors.cjs');
 const lifetime = require('./lib/lifetime.cjs');
 const locals = require('./lib/locals.cjs');
+const { bindKeywords } = require('./lib/params.cjs');
 const { Transport } = require('./lib/transport.cjs');
 const values = require('./lib/values.cjs');
 const wire = require('./lib/wire.cjs');
@@ -510,11 +511,8 @@ class Runtime {
     let reply;
     try {
       const fn = this.resolve(msg.fn);
-      const [args, kwargs] = PAYLOAD in msg ? values.decode(msg[PAYLOAD]) : [[], {}];
-      const names = Object.keys(kwargs || {});
-      if (names.length) {
-        throw new TypeError(`${msg.fn}() is a JavaScript function: it takes no keyword arguments (got ${names.join(', ')})`);
-      }
+      const [given, kwargs] = PAYLOAD in msg ? values.decode(msg[PAYLOAD]) : [[], {}];
+      const args = kwargs ? bindKeywords(fn, msg.fn, given, kwargs) : given;
       const value = atSigintBoundary(() => debug.callBoundary(fn, args, Boolean(msg.entry), outcome));
       const where = `${msg.fn}() returned a bad value`;
       let payload;
