@@ -69,6 +69,12 @@ FUNCTIONS = {
             y = x + 1
             raise ValueError(f"bad {y}")
         """,
+    "fact": """\
+        def fact(n):
+            if n <= 1:
+                return 1
+            return n * call("fact", n - 1)
+        """,
 }
 
 
@@ -326,6 +332,33 @@ def test_pdb_post_mortem_three_levels_deep(console: Console, tmp_path: Path) -> 
     console.send(f"%trace --json {path}", r"^trace saved to ")
     spans = json.loads(path.read_text())["spans"]
     assert {"head", "mid", "failer"} <= {s["function"] for s in spans}
+
+
+def test_corpus_steps_out_of_a_loop_and_a_recursion(console: Console) -> None:
+    """Issue 11's corpus at the prompt (the reference is one stock kernel): `return` from a
+    breakpoint in `inner` stops in `outer` on the call line, `next` goes on in the loop (the
+    breakpoint is hit again at the next iteration only); in a recursion across kernels,
+    `return` from the base case stops in the level above."""
+    console.send("%break inner:3", r"^Breakpoint \d+ at inner, inner\.py line 3$")
+    console.send('call("outer", 3)', r"^> inner \(python3 pid \d+\) inner\.py line 3$")
+    console.send("return", r"^> outer \(python3 pid \d+\) outer\.py line 5$")
+    console.send("p (i, total)", r"^\(0, 0\)$")
+    console.send("next", r"^> outer \(python3 pid \d+\) outer\.py line 4$")
+    console.send("c", r"^> inner \(python3 pid \d+\) inner\.py line 3$")
+    console.send("p x", r"^1$")
+    console.send("c", r"^> inner \(python3 pid \d+\) inner\.py line 3$")
+    console.send("c", r"^Out\[\d+\]: 9$")
+    console.send("%clear", r"^Deleted breakpoint")
+
+    console.send("%tbreak fact:3", r"^Temporary breakpoint \d+ at fact, fact\.py line 3$")
+    console.send('call("fact", 4)', r"^> fact \(python3 pid \d+\) fact\.py line 3$")
+    where = console.send("where", r"^  -> #0 fact\s+\[python3 pid \d+\]\s+line 3")
+    assert [m.group(1) for m in re.finditer(r"#\d+ (\S+)", where.text)] == ["fact"] * 4 + [
+        "<module>"
+    ]
+    console.send("return", r"^> fact \(python3 pid \d+\) fact\.py line 4$")
+    console.send("p n", r"^2$")
+    console.send("c", r"^Out\[\d+\]: 24$")
 
 
 def test_step_prefix_stops_at_the_first_line(console: Console) -> None:

@@ -63,7 +63,6 @@ Json = dict[str, Any]
 _DAP_TIMEOUT = 60.0
 _RESUME_TIMEOUT = 10.0
 _ABORTED = "the render was aborted at the console (quit)"
-_RETURN_STEPS = 500  # lines a cross-kernel `return` steps through before it gives up
 _MAIN_ABORT_WAIT = 3.0  # seconds a resumed main cell may take to make its next call
 
 
@@ -105,16 +104,6 @@ class RenderContext:
     postmortem: bool = False
     step_bp: tuple[int, str] | None = None
     last: Command | None = None  # what an empty line repeats
-    returning: _Returning | None = None
-
-
-@dataclass
-class _Returning:
-    """A cross-kernel `return` in progress: the function's kernel and stack depth."""
-
-    kernel: str
-    depth: int
-    steps: int = 0
 
 
 class Tracer:
@@ -526,9 +515,6 @@ class Tracer:
         except DapError as exc:
             out.error(f"cannot read the stack: {error_text(str(exc))}")
             view = StopView(self, [])
-        if self._still_returning(ctx, body, view.frames, out):
-            self._resume(out, "next", quiet=True)
-            return
         while self._deleted:
             bp = self._deleted.pop(0)
             out.line(f"Deleted temporary breakpoint {bp.number} at {bp.label}")
@@ -567,11 +553,6 @@ class Tracer:
             if command.name == "quit":
                 self._quit(out, ctx)
                 return
-            if command.name == "return" and self._return_across(ctx, view.frames):
-                if self._resume(out, "next"):
-                    return
-                ctx.returning = None
-                continue
             if command.name in RESUME:
                 if self._resume(out, RESUME[command.name]):
                     return
@@ -582,31 +563,6 @@ class Tracer:
                 out.error(error_text(str(exc)))
             except CommandError as exc:
                 out.error(str(exc))
-
-    def _return_across(self, ctx: RenderContext, frames: list[Frame]) -> bool:
-        """`return` from a function whose caller runs in another kernel: debugpy's stepOut
-        would just run on (every frame above it is plumbing), so step line by line until
-        the stop is in the caller (a step off a callee's return stops at the call)."""
-        if not frames or (len(frames) > 1 and frames[1].kernel == frames[0].kernel):
-            return False  # the caller is in this kernel: debugpy's stepOut does it
-        ctx.returning = _Returning(frames[0].kernel, len(frames))
-        return True
-
-    def _still_returning(
-        self, ctx: RenderContext, body: Json, frames: list[Frame], out: Output
-    ) -> bool:
-        """During a cross-kernel `return`: True to step on silently."""
-        ret, ctx.returning = ctx.returning, None
-        if ret is None or body.get("reason") != "step" or not frames:
-            return False
-        if frames[0].kernel != ret.kernel or len(frames) < ret.depth:
-            return False  # out of the function: in its caller (or further out)
-        if ret.steps >= _RETURN_STEPS:
-            out.line(f"(return: still in {frames[0].function} after {ret.steps} lines)")
-            return False
-        ret.steps += 1
-        ctx.returning = ret
-        return True
 
     def _load_frames(self) -> list[Frame]:
         body = self.dap("stackTrace", {"threadId": self.session.stop.thread_id})

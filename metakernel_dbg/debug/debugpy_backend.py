@@ -51,9 +51,13 @@ class DebugpyBackend(DebugBackend):
     async def request(self, command: str, arguments: Json) -> Json:
         request = {"type": "request", "seq": next(_seq), "command": command, "arguments": arguments}
         child = self.instance.child
-        reply = await asyncio.wait_for(
-            child.request("debug_request", request, channel="control"), _TIMEOUT
-        )
+        try:
+            reply = await asyncio.wait_for(
+                child.request("debug_request", request, channel="control"), _TIMEOUT
+            )
+        except TimeoutError:
+            late = f"{child.label} did not answer {command} in {_TIMEOUT:g} s"
+            raise RuntimeError(late) from None
         content = reply["content"]
         if content.get("success") is False:
             raise RuntimeError(content.get("message") or f"{child.label} refused {command}")

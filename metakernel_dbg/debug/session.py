@@ -31,6 +31,8 @@ from .dapcore import IdMap, StaleId, StopState
 
 Json = dict[str, Any]
 _INSPECT_TIMEOUT = 30.0
+#: how long a stop waits for the router to hear of the linked call it stopped in
+_LINK_NOTICE_WAIT, _LINK_NOTICE_POLL = 2.0, 0.005
 #: evaluated in the stopped thread: the exception stop's frames in other kernels
 _EXCEPTION_STOP = (
     "__import__('metakernel_dbg.runtimes.python.runtime', fromlist=['_']).exception_stop()"
@@ -82,7 +84,8 @@ class DebugSession:
         except StaleId as exc:
             return dapcore.error_response(request, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported in the reply
-            return dapcore.error_response(request, f"{command} failed: {exc}")
+            reason = str(exc) or type(exc).__name__  # (a timeout says nothing)
+            return dapcore.error_response(request, f"{command} failed: {reason}")
         if isinstance(body, dict) and body.get("__error__"):
             return dapcore.error_response(request, body["__error__"])
         return dapcore.response(request, body)
@@ -131,9 +134,7 @@ class DebugSession:
         if not self.stop.stopped or thread != self.stop.thread_id:
             return {"stackFrames": [], "totalFrames": 0}  # that render runs: no frames
         owner = self.stop.owner
-        _, chain = await self._chain(owner)
-        if owner not in [peer for _, peer in chain]:
-            chain = [(self._instance(owner), owner)]
+        chain = await self._chain_with(owner)
         stopped = chain[-1] if chain[-1][1] == owner else (self._instance(owner), owner)
         levels = [await self._backend(stopped[0]).stopped_level(self.stop.child_thread_id)]
         callers = [link for link in chain if link is not stopped]
@@ -456,6 +457,20 @@ class DebugSession:
         first: (instance, the call-plane peer that answers inspections of that level)."""
         router = self.engine.router
         return await asyncio.wrap_future(router.call_soon(lambda: router.chain_of(owner)))
+
+    async def _chain_with(self, owner: str) -> list[tuple[Any, str]]:
+        """The live chain down to the stopped `owner`. A linked call reaches its callee
+        directly while the caller's notice to the router may still be on its way (another
+        socket): a stop can come first, so the router is asked again until it knows."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _LINK_NOTICE_WAIT
+        while True:
+            _, chain = await self._chain(owner)
+            if owner in [peer for _, peer in chain]:
+                return chain
+            if loop.time() > deadline:
+                return [(self._instance(owner), owner)]  # a kernel outside any render
+            await asyncio.sleep(_LINK_NOTICE_POLL)
 
     async def _inspect(self, peer: str, request: Json) -> Any:
         """Ask a caller blocked in call() (a kernel, or one of its threads) about its frames."""
