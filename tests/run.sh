@@ -24,4 +24,4 @@ if [ "$(id -u)" = 0 ]; then
   bash tests/hosts/hosts.sh fetch
 fi
 .venv/bin/ruff check metakernel_dbg tests examples
-exec .venv/bin/python -m pytest -p no:cacheprovider -q "$@"
+exec .venv/bin/python -m pytest -p no:cacheprovider -q --durations=20 "$@"
