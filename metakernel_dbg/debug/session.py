@@ -260,7 +260,7 @@ class DebugSession:
             return {"__error__": "source unavailable"}
 
     async def _inspectVariables(self, args: Json) -> Json:  # noqa: N802
-        main = self._main()
+        main = await self.engine.main_kernel()  # JupyterLab asks as soon as it attaches
         body = await self._child(main, "inspectVariables", {})
         return dapcore.renumber_child_body("inspectVariables", body, self.ids, main.instance_id)
 
@@ -276,7 +276,7 @@ class DebugSession:
             return await self._child(
                 self._instance(key[1]), "richInspectVariables", {**args, "frameId": key[2]}
             )
-        return await self._child(self._main(), "richInspectVariables", args)
+        return await self._child(await self.engine.main_kernel(), "richInspectVariables", args)
 
     async def _copyToGlobals(self, args: Json) -> Json:  # noqa: N802
         key = self.ids.resolve("frame", args["srcFrameId"])
@@ -291,7 +291,7 @@ class DebugSession:
         )
 
     async def _modules(self, args: Json) -> Json:
-        return await self._child(self._main(), "modules", args)
+        return await self._child(await self.engine.main_kernel(), "modules", args)
 
     async def _disconnect(self, args: Json) -> Json:
         for event in self.stop.resume():

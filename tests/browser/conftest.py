@@ -109,5 +109,6 @@ def lab_page(chromium: Any, request: pytest.FixtureRequest, tmp_path: Path) -> I
                 print(f"\ncould not take failure screenshot: {exc}")
             print(f"browser console log: {tmp_path / 'browser-console.log'}")
             print(f"debug traffic (last 20): {lab.debug_traffic(page).log[-20:]}")
+            print(f"refused debug requests: {lab.debug_traffic(page).refused}")
         context.close()
         console.close()

@@ -484,6 +484,7 @@ class DebugTraffic:
         self.replies: dict[str, int] = {}  # DAP command -> number of replies seen
         self.events: dict[str, int] = {}  # DAP event -> number seen
         self.log: list[tuple[str, str, str]] = []  # (direction, msg_type, command/event)
+        self.refused: list[dict[str, Any]] = []  # replies with success false (for failures)
         self._sockets: list[Any] = []
         self._pending_ws: dict[str, Any] = {}
         page.on("websocket", self._on_websocket)
@@ -513,6 +514,8 @@ class DebugTraffic:
             self._pending_ws.pop(parent.get("msg_id", ""), None)
             self.replies[command] = self.replies.get(command, 0) + 1
             self.log.append(("recv", msg_type, command))
+            if content.get("success") is not True:
+                self.refused.append(content)
         elif msg_type == "debug_event" and not sent:
             event = content.get("event", "")
             self.events[event] = self.events.get(event, 0) + 1
