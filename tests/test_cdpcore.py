@@ -96,6 +96,20 @@ def test_pauses_of_the_user_and_of_the_session() -> None:
     assert hit.body["reason"] == "breakpoint" and hit.body["hitBreakpointIds"] == [7]
 
 
+def test_a_hook_paused_before_a_hold_or_a_pause_asks_again() -> None:
+    """The session's `clear` reaches a waiting caller while the stack is merged: V8 pauses in
+    the hook and ignores the hold's Debugger.pause, so the hold is asked for again."""
+    for state in ("holding", "pausing"):
+        r = rules(**{state: True})
+        clear = r.decide(paused(frame("clear", "3", 12), *BLOCKED["callFrames"]))
+        assert clear == Action("Debugger.resume", pause_again=True)
+        probe = r.decide(paused(frame("probe", "3", 3)))
+        assert probe.kind == "probe" and probe.pause_again
+        assert getattr(r, state), "still to come: the pause itself"
+        assert r.decide(BLOCKED).kind in ("hold", "show")
+        assert not r.decide(paused(frame("clear", "3", 12))).pause_again
+
+
 def test_exceptions_in_plumbing_are_not_the_users() -> None:
     r = rules()
     rethrow = paused(*BLOCKED["callFrames"], reason="exception", data={"type": "object"})

@@ -79,13 +79,19 @@ class DapClient:
             if event["event"] == name:
                 return seen
 
+    def ok(self, command: str, arguments: dict) -> dict:
+        """The body of a request that must succeed (its message if it did not)."""
+        reply = self.request(command, arguments)
+        assert reply["success"], f"{command} {arguments}: {reply.get('message')}"
+        return reply["body"]
+
     def frames(self) -> list[dict]:
-        return self.request("stackTrace", {"threadId": 1})["body"]["stackFrames"]
+        return self.ok("stackTrace", {"threadId": 1})["stackFrames"]
 
     def variables(self, frame_id: int) -> dict[str, str]:
-        scopes = self.request("scopes", {"frameId": frame_id})["body"]["scopes"]
-        body = self.request("variables", {"variablesReference": scopes[0]["variablesReference"]})
-        return {v["name"]: v["value"] for v in body["body"]["variables"]}
+        scopes = self.ok("scopes", {"frameId": frame_id})["scopes"]
+        body = self.ok("variables", {"variablesReference": scopes[0]["variablesReference"]})
+        return {v["name"]: v["value"] for v in body["variables"]}
 
     def execute(self, code: str) -> str:
         msg_id = self.kc.execute(code)

@@ -22,7 +22,7 @@ from distributed import Client
 from test_cli import CLI, DATA, FUNCTIONS_REL, Q42_EN, REPO, assert_no_kernels_left, tmp, validate
 
 from metakernel_dbg.batch.records import read_inputs
-from metakernel_dbg.farm import Farm, local_cluster
+from metakernel_dbg.farm import Farm, _Chunker, local_cluster
 
 __all__ = ["tmp"]  # the fixture, shared with test_cli
 
@@ -48,6 +48,25 @@ def cluster_client(tmp: str, workers: int = 2, threads: int = 2) -> Iterator[Cli
 
 def example_inputs() -> list:
     return list(read_inputs(EXAMPLE_INPUTS.read_text(encoding="utf-8").splitlines()))
+
+
+def test_chunks_are_full_in_a_long_batch_and_spread_in_its_tail() -> None:
+    """Plain data: up to `chunk` renders per Dask task while the batch is long, smaller
+    chunks once fewer inputs are left than fill every task, each input once, in order,
+    and the inputs read at most `limit * chunk` ahead."""
+    read = []
+    inputs = (read.append(i) or i for i in range(300))
+    chunker = _Chunker(inputs, limit=8, chunk=8)  # type: ignore[arg-type]
+    sizes, seen = [], []
+    while chunk := chunker.next():
+        assert len(read) - len(seen) - len(chunk) <= 8 * 8
+        sizes.append(len(chunk))
+        seen += chunk
+    assert seen == list(range(300))
+    assert sizes[:30] == [8] * 30 and sizes[-7:] == [1] * 7
+    assert sizes == sorted(sizes, reverse=True)
+    short = _Chunker(iter(range(4)), limit=8, chunk=8)  # type: ignore[arg-type]
+    assert [short.next() for _ in range(5)] == [[0], [1], [2], [3], []]
 
 
 def test_local_cluster_farm_renders_the_example_batch(tmp: str) -> None:

@@ -158,6 +158,8 @@ class CdpBackend(DebugBackend):
             await self.cdp("Debugger.resume")
         else:
             await self.cdp(action.kind)
+        if action.pause_again:
+            await self.cdp("Debugger.pause")
 
     def _on_resumed(self) -> None:
         shown, self._current, self._shown = self._shown, None, False

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote as url_quote
 from urllib.parse import unquote
@@ -63,12 +63,15 @@ class Action:
     `kind`: "show" (a stop: emit DAP `stopped` with `body`), "hold" (a waiting caller,
     paused for inspection: keep it, say nothing), "probe" (evaluate `expression` on the top
     frame, then resume), or a plain CDP command to send: "Debugger.resume",
-    "Debugger.stepInto", "Debugger.stepOut".
+    "Debugger.stepInto", "Debugger.stepOut". `pause_again`: a hook paused before the
+    session's own `Debugger.pause` did (V8 ignores a pause asked while paused), so once the
+    hook is answered the backend asks again.
     """
 
     kind: str
     body: Json = field(default_factory=dict)
     expression: str = ""
+    pause_again: bool = False
 
 
 @dataclass
@@ -108,7 +111,10 @@ class PauseRules:
         top = pause["callFrames"][0]
         url = self.url(top)
         if url == HOOKS_URL:
-            return self._hook(top["functionName"])
+            action = self._hook(top["functionName"])
+            if (self.holding or self.pausing) and action.kind in ("probe", "Debugger.resume"):
+                return replace(action, pause_again=True)
+            return action
         if self.holding:
             self.holding = False
             return Action("hold")
