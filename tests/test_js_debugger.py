@@ -54,8 +54,8 @@ CELLS = {
         %%function jspin --kernel {JS}
         function jspin(ms) {{
           let spins = 0;
-          const end = Date.now() + ms;
-          while (Date.now() < end) spins++;
+          const until = {{end: Date.now() + ms}};
+          while (Date.now() < until.end) spins++;
           return spins > 0;
         }}"""
     ),
@@ -126,9 +126,9 @@ class Program:
         assert self.dap.request(command, {"threadId": 1})["success"], command
         return self.stopped()["reason"], self.where()
 
-    def finish(self, render: str) -> dict:
+    def finish(self, render: str, timeout: float = 60) -> dict:
         assert self.dap.request("continue", {"threadId": 1})["success"]
-        return self.dap.reply(render)
+        return self.dap.reply(render, timeout)
 
     def js_pid(self, name: str) -> int:
         reply = self.dap.reply(self.dap.execute("%functions"))
@@ -280,8 +280,9 @@ def test_pause_while_python_waits_on_js_and_js_waits_on_python(js: Program) -> N
     assert frames[0]["line"] in (4, 5)
     assert int(dap.variables(frames[0]["id"])["spins"]) > 0
     # end the spin from the debugger: the render returns at once
-    dap.request("evaluate", {"expression": "ms = 0", "frameId": frames[0]["id"]})
-    assert js.finish(render)["status"] == "ok"
+    ended = dap.request("evaluate", {"expression": "until.end = 0", "frameId": frames[0]["id"]})
+    assert ended["success"], ended
+    assert js.finish(render, timeout=30)["status"] == "ok", "the spin ended early"
 
     render = js.render('call("jwait", 30)')
     time.sleep(4)  # jwait waits in call('pslow')
@@ -295,8 +296,11 @@ def test_pause_while_python_waits_on_js_and_js_waits_on_python(js: Program) -> N
         "before": "'waiting'",
         "got": "undefined",
     }
-    dap.request("evaluate", {"expression": "end = 0", "frameId": frames[0]["id"]})
-    assert js.finish(render)["status"] == "ok"
+    ended = dap.request(
+        "evaluate", {"expression": "end = 0", "frameId": frames[0]["id"], "context": "repl"}
+    )
+    assert ended["success"] and "Error" not in ended["body"]["result"], ended
+    assert js.finish(render, timeout=20)["status"] == "ok", "the wait ended early"
 
 
 @pytest.mark.parametrize(

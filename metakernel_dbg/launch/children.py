@@ -117,7 +117,9 @@ class ChildKernel:
                 "'curve' in its metadata.supported_encryption)"
             )
         self.kc = self.km.client()
-        self.kc.start_channels()
+        # no heartbeat: death is the provisioner's poll (and a remote child's lease); a
+        # heartbeat thread per child would wake every second in every idle kernel
+        self.kc.start_channels(hb=False)
         for channel, route in (
             (self.kc.shell_channel, self._route_reply),
             (self.kc.control_channel, self._route_reply),
